@@ -1,1 +1,2 @@
 
+from .multilabel import *  # noqa: F401,F403
