@@ -33,7 +33,7 @@ CLASS_STYLES = {
 # (year, split, number of images, first image index)
 SPLITS = [('2007', 'trainval', 120, 1), ('2007', 'test', 60, 1001),
           ('2012', 'trainval', 120, 1)]
-DIFFICULT_SIZE = 22  # objects smaller than this (shorter side) are difficult
+DIFFICULT_SIZE = 20  # objects smaller than this (sqrt of area) are difficult
 
 Box = Tuple[int, int, int, int]
 
@@ -51,11 +51,11 @@ def shape_polygon(shape: str, box: Box) -> List[Tuple[float, float]]:
 
 def object_size(shape: str, rng: random.Random) -> Tuple[int, int]:
     """Draw a (width, height) for a class: bars are wide, pillars tall."""
-    side = int(round(np.exp(rng.uniform(np.log(16), np.log(110)))))
+    side = int(round(np.exp(rng.uniform(np.log(20), np.log(120)))))
     if shape == 'bar':
-        return side, max(8, side // 3)
+        return side, max(12, side * 2 // 5)
     if shape == 'pillar':
-        return max(8, side // 3), side
+        return max(12, side * 2 // 5), side
     return side, side
 
 
@@ -108,13 +108,13 @@ def render_image(rng: random.Random, width: int, height: int):
                          fill=fill)
         else:
             draw.polygon(shape_polygon(shape, full), fill=fill)
-        short = min(box[2] - box[0], box[3] - box[1])
+        scale = ((box[2] - box[0]) * (box[3] - box[1]))**0.5
         objects.append(
             dict(
                 name=name,
                 box=box,
                 truncated=int(box != full),
-                difficult=int(short < DIFFICULT_SIZE
+                difficult=int(scale < DIFFICULT_SIZE
                               or rng.random() < 0.05)))
     return canvas, objects
 
