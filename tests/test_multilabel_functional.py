@@ -18,11 +18,9 @@ from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.metrics import (average_precision_score, f1_score,
                              precision_score, recall_score)
 
-from mmext.evaluation.functional import (check_multilabel_inputs,
-                                         multilabel_average_precision,
-                                         multilabel_best_f1_thresholds,
-                                         multilabel_confusion,
-                                         multilabel_metrics)
+from mmext.evaluation.functional.multilabel import (
+    check_multilabel_inputs, multilabel_average_precision,
+    multilabel_best_f1_thresholds, multilabel_confusion, multilabel_metrics)
 
 ATOL = 1e-6
 

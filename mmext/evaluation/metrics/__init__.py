@@ -1,1 +1,2 @@
 
+from .multilabel_metric import MultiLabelMetric  # noqa: F401
