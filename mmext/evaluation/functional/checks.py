@@ -1,0 +1,121 @@
+"""Input validation shared by the evaluators: clear errors, nothing dropped.
+
+Every error names the offending entry (its position, its image and, where
+given, the image's name) and the field, so a bad prediction can be found in a
+results file of a million boxes.
+"""
+from typing import Optional, Sequence, Tuple
+
+import numpy as np
+
+
+def _where(kind: str, i: int, imgs: np.ndarray,
+           img_names: Optional[Sequence]) -> str:
+    img = int(imgs[i])
+    name = img_names[img] if img_names is not None else img
+    return f'{kind} #{i} (image {name!r})'
+
+
+def check_boxes_labels(kind: str,
+                       boxes,
+                       labels,
+                       imgs,
+                       num_classes: int,
+                       num_images: Optional[int] = None,
+                       scores=None,
+                       img_names: Optional[Sequence] = None,
+                       box_format: str = 'xyxy') -> Tuple[np.ndarray, ...]:
+    """Validate flat per-box arrays and return them as numpy arrays.
+
+    Args:
+        kind (str): ``'detection'`` or ``'ground truth'``, used in messages.
+        boxes: ``(N, 4)`` boxes, ``x1, y1, x2, y2`` or ``x, y, w, h``.
+        labels: ``(N,)`` class indices in ``[0, num_classes)``.
+        imgs: ``(N,)`` image indices in ``[0, num_images)``.
+        num_classes (int): Number of classes.
+        num_images (int, optional): Number of images, when known.
+        scores: ``(N,)`` scores (detections only).
+        img_names (Sequence, optional): Image names for messages.
+        box_format (str): ``'xyxy'`` or ``'xywh'``.
+
+    Returns:
+        tuple: ``boxes`` (float64 ``(N, 4)``), ``labels`` (int64), ``imgs``
+        (int64) and, when given, ``scores`` (float64).
+
+    Raises:
+        ValueError: On a shape mismatch, a non-finite value, a box with
+            ``x2 < x1`` / ``y2 < y1`` (negative width or height), or a label
+            or image index out of range.
+    """
+    boxes = np.asarray(boxes, dtype=np.float64)
+    if boxes.size == 0:
+        boxes = boxes.reshape(0, 4)
+    if boxes.ndim != 2 or boxes.shape[1] != 4:
+        raise ValueError(f'{kind} boxes must have shape (N, 4), '
+                         f'got {boxes.shape}')
+    n = len(boxes)
+    labels = np.asarray(labels).reshape(-1)
+    imgs = np.asarray(imgs).reshape(-1)
+    fields = dict(labels=labels, image_indices=imgs)
+    if scores is not None:
+        scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+        fields['scores'] = scores
+    for name, arr in fields.items():
+        if len(arr) != n:
+            raise ValueError(f'{kind} {name} has {len(arr)} entries but '
+                             f'there are {n} boxes')
+    for name in ('labels', 'image_indices'):
+        arr = fields[name]
+        if n and not np.issubdtype(arr.dtype, np.integer):
+            if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
+                i = int(np.flatnonzero(~np.isfinite(arr) |
+                                       (arr != np.round(arr)))[0])
+                raise ValueError(f'{kind} #{i}: {name} must be integers, '
+                                 f'got {arr[i]!r}')
+    labels = labels.astype(np.int64)
+    imgs = imgs.astype(np.int64)
+    if n == 0:
+        return (boxes, labels, imgs) + ((scores, ) if scores is not None
+                                         else ())
+    bad = np.flatnonzero((imgs < 0) | ((imgs >= num_images)
+                                       if num_images is not None else False))
+    if bad.size:
+        raise ValueError(f'{kind} #{bad[0]}: image index {imgs[bad[0]]} out '
+                         f'of range [0, {num_images})')
+    bad = np.flatnonzero(~np.isfinite(boxes).all(axis=1))
+    if bad.size:
+        raise ValueError(f'{_where(kind, bad[0], imgs, img_names)}: '
+                         f'non-finite box {boxes[bad[0]].tolist()}')
+    if box_format == 'xyxy':
+        wh = boxes[:, 2:] - boxes[:, :2]
+    else:
+        wh = boxes[:, 2:]
+    bad = np.flatnonzero((wh < 0).any(axis=1))
+    if bad.size:
+        raise ValueError(
+            f'{_where(kind, bad[0], imgs, img_names)}: box '
+            f'{boxes[bad[0]].tolist()} ({box_format}) has x2 < x1 or '
+            'y2 < y1 (negative width or height)')
+    bad = np.flatnonzero((labels < 0) | (labels >= num_classes))
+    if bad.size:
+        raise ValueError(f'{_where(kind, bad[0], imgs, img_names)}: label '
+                         f'{labels[bad[0]]} outside the {num_classes} '
+                         'classes')
+    if scores is not None:
+        bad = np.flatnonzero(~np.isfinite(scores))
+        if bad.size:
+            raise ValueError(f'{_where(kind, bad[0], imgs, img_names)}: '
+                             f'non-finite score {scores[bad[0]]}')
+        return boxes, labels, imgs, scores
+    return boxes, labels, imgs
+
+
+def check_flags(kind: str, name: str, flags, n: int) -> np.ndarray:
+    """Per-box boolean flags (``None`` means all False) of length ``n``."""
+    if flags is None:
+        return np.zeros(n, dtype=bool)
+    flags = np.asarray(flags).reshape(-1)
+    if len(flags) != n:
+        raise ValueError(f'{kind} {name} has {len(flags)} entries but there '
+                         f'are {n} boxes')
+    return flags.astype(bool)

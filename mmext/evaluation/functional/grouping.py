@@ -1,0 +1,65 @@
+"""Index helpers that replace per-image Python loops: detection order,
+(detection, GT) pairs within the same image and class, segment reductions.
+"""
+from typing import Tuple
+
+import numpy as np
+
+
+def score_order(scores: np.ndarray, labels: np.ndarray,
+                imgs: np.ndarray) -> np.ndarray:
+    """Order detections by class, then score (descending), with ties kept
+    in image order and then input order (a stable sort, like the VOC
+    devkit's ``sort`` and pycocotools' ``mergesort``).
+
+    Returns:
+        np.ndarray: Indices that sort the detections.
+    """
+    # lexsort is stable: equal keys keep their input order
+    return np.lexsort((imgs, -scores, labels))
+
+
+def group_rank(keys: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """Rank of each element within its group, ``order`` giving the ranking.
+
+    Args:
+        keys (np.ndarray): ``(N,)`` group keys.
+        order (np.ndarray): A permutation putting elements in rank order
+            (groups need not be contiguous).
+
+    Returns:
+        np.ndarray: ``(N,)`` int64, 0 for the first of each group.
+    """
+    k = keys[order]
+    by_group = np.argsort(k, kind='stable')
+    ks = k[by_group]
+    start = np.searchsorted(ks, ks, side='left')
+    rank = np.empty(len(keys), dtype=np.int64)
+    rank[order[by_group]] = np.arange(len(keys)) - start
+    return rank
+
+
+def same_group_pairs(det_keys: np.ndarray,
+                     gt_keys: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """All (detection, GT) index pairs sharing a key (image and class).
+
+    Returns:
+        tuple: ``det_idx`` and ``gt_idx`` (int64), grouped by detection in
+        ascending detection index, GTs of a detection in ascending index.
+    """
+    g_order = np.argsort(gt_keys, kind='stable')
+    gk = gt_keys[g_order]
+    start = np.searchsorted(gk, det_keys, side='left')
+    counts = np.searchsorted(gk, det_keys, side='right') - start
+    det_idx = np.repeat(np.arange(len(det_keys)), counts)
+    offsets = np.cumsum(counts) - counts
+    pos = start[det_idx] + np.arange(len(det_idx)) - offsets[det_idx]
+    return det_idx, g_order[pos]
+
+
+def segment_starts(sorted_keys: np.ndarray) -> np.ndarray:
+    """Start positions of runs of equal values in a sorted array."""
+    if len(sorted_keys) == 0:
+        return np.zeros(0, dtype=np.int64)
+    return np.flatnonzero(
+        np.concatenate([[True], sorted_keys[1:] != sorted_keys[:-1]]))

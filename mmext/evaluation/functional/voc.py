@@ -1,0 +1,202 @@
+"""PASCAL VOC detection evaluation (devkit / mmdet ``eval_map`` rules).
+
+Rules, per class and IoU threshold:
+
+* detections are ranked by score over the whole data set;
+* each detection looks at the GT of its image and class with the highest IoU,
+  among all of them (difficult / ignored ones and already matched ones
+  included; ties go to the first GT in input order);
+* if that IoU ``>= thr``: an ignored GT makes the detection neither TP nor FP;
+  otherwise the first (highest ranked) detection on that GT is a TP and later
+  ones are FPs; if the IoU is below ``thr`` the detection is an FP;
+* recall divides by the number of non-ignored GTs; mAP averages the classes
+  that have at least one non-ignored GT.
+
+Because a detection's candidate GT does not depend on earlier matches, the
+whole matching is vectorized: one sort, one IoU per (detection, GT) pair of
+the same image and class, and a "first detection per GT" selection.
+
+Ties in score are ordered stably (image order, then input order), like the
+devkit's MATLAB ``sort``. mmdet's ``eval_map`` sorts with NumPy's unstable
+quicksort, so on tied scores its AP can differ from ours (and between runs
+with a different detection order); on tie-free scores the two agree.
+Results are float64; mmdet keeps AP in float32 (differences ~1e-7).
+"""
+from typing import Dict, Optional, Sequence
+
+import numpy as np
+
+from .ap import average_precision
+from .checks import check_boxes_labels, check_flags
+from .grouping import same_group_pairs, score_order, segment_starts
+from .iou import paired_box_iou
+
+#: what mmdet divides by instead of 0 when a class has no GT / no detection
+_EPS = np.finfo(np.float32).eps
+
+
+def voc_match(det_boxes: np.ndarray,
+              det_scores: np.ndarray,
+              det_labels: np.ndarray,
+              det_imgs: np.ndarray,
+              gt_boxes: np.ndarray,
+              gt_labels: np.ndarray,
+              gt_imgs: np.ndarray,
+              gt_ignore: np.ndarray,
+              iou_thrs: Sequence[float] = (0.5, ),
+              legacy_coords: bool = True) -> Dict[str, np.ndarray]:
+    """Mark every detection TP, FP or ignored under the VOC rules.
+
+    Inputs must already be validated (see :func:`voc_eval`).
+
+    Args:
+        det_boxes (np.ndarray): ``(N, 4)`` ``x1, y1, x2, y2``.
+        det_scores (np.ndarray): ``(N,)`` scores.
+        det_labels (np.ndarray): ``(N,)`` class indices.
+        det_imgs (np.ndarray): ``(N,)`` image indices.
+        gt_boxes (np.ndarray): ``(G, 4)`` ``x1, y1, x2, y2``.
+        gt_labels (np.ndarray): ``(G,)`` class indices.
+        gt_imgs (np.ndarray): ``(G,)`` image indices.
+        gt_ignore (np.ndarray): ``(G,)`` bool, difficult / ignored GT.
+        iou_thrs (Sequence[float]): IoU thresholds. Defaults to ``(0.5,)``.
+        legacy_coords (bool): +1 pixel widths (devkit). Defaults to True.
+
+    Returns:
+        dict: ``order`` (N,) detection indices in rank order (class, then
+        score descending, ties stable); ``tp`` and ``fp``: ``(T, N)`` bool in
+        that order; ``best_gt`` (N,) highest-IoU GT index per detection in
+        that order (-1 if none) and ``best_iou`` (N,).
+    """
+    n = len(det_scores)
+    num_imgs = int(max(det_imgs.max(initial=-1), gt_imgs.max(initial=-1))) + 1
+    order = score_order(det_scores, det_labels, det_imgs)
+    det_keys = det_labels[order] * num_imgs + det_imgs[order]
+    gt_keys = gt_labels * num_imgs + gt_imgs
+    d_idx, g_idx = same_group_pairs(det_keys, gt_keys)
+    iou = paired_box_iou(det_boxes[order[d_idx]], gt_boxes[g_idx],
+                         legacy_coords)
+    best_iou = np.full(n, -np.inf)
+    best_gt = np.full(n, -1, dtype=np.int64)
+    if len(d_idx):
+        starts = segment_starts(d_idx)
+        seg_max = np.maximum.reduceat(iou, starts)
+        seg_of = np.repeat(np.arange(len(starts)), np.diff(
+            np.append(starts, len(d_idx))))
+        # first GT reaching the maximum, as argmax does
+        pos = np.where(iou == seg_max[seg_of], np.arange(len(d_idx)),
+                       len(d_idx))
+        first = np.minimum.reduceat(pos, starts)
+        dets = d_idx[starts]
+        best_iou[dets] = seg_max
+        best_gt[dets] = g_idx[first]
+    thrs = np.asarray(iou_thrs, dtype=np.float64).reshape(-1, 1)
+    hit = best_iou[None] >= thrs  # (T, N)
+    ignored_gt = np.zeros((len(thrs), n), dtype=bool)
+    tp = np.zeros((len(thrs), n), dtype=bool)
+    has_gt = best_gt >= 0
+    ign = np.zeros(n, dtype=bool)
+    ign[has_gt] = gt_ignore[best_gt[has_gt]]
+    for t in range(len(thrs)):
+        ignored_gt[t] = hit[t] & ign
+        cand = np.flatnonzero(hit[t] & ~ign)
+        # rank order: the first detection on each GT takes it
+        _, first = np.unique(best_gt[cand], return_index=True)
+        tp[t, cand[first]] = True
+    fp = ~tp & ~ignored_gt
+    return dict(order=order, tp=tp, fp=fp, best_gt=best_gt,
+                best_iou=best_iou)
+
+
+def voc_eval(det_boxes,
+             det_scores,
+             det_labels,
+             det_imgs,
+             gt_boxes,
+             gt_labels,
+             gt_imgs,
+             num_classes: int,
+             gt_ignore=None,
+             iou_thrs: Sequence[float] = (0.5, ),
+             legacy_coords: bool = True,
+             modes: Sequence[str] = ('11points', 'area'),
+             num_images: Optional[int] = None,
+             img_names: Optional[Sequence] = None) -> dict:
+    """VOC AP per class and mAP from flat arrays of detections and GTs.
+
+    Defined results: a class without non-ignored GT gets AP ``nan`` and is
+    left out of mAP (mmdet reports 0 for it, also leaving it out); with no
+    GT at all mAP is 0.0; a class with GT and no detection gets AP 0.
+
+    Args:
+        det_boxes: ``(N, 4)`` ``x1, y1, x2, y2``.
+        det_scores: ``(N,)`` scores.
+        det_labels: ``(N,)`` class indices in ``[0, num_classes)``.
+        det_imgs: ``(N,)`` image indices.
+        gt_boxes: ``(G, 4)`` ``x1, y1, x2, y2``.
+        gt_labels: ``(G,)`` class indices.
+        gt_imgs: ``(G,)`` image indices.
+        num_classes (int): Number of classes.
+        gt_ignore: ``(G,)`` bool, difficult / ignored GT. Defaults to none.
+        iou_thrs (Sequence[float]): IoU thresholds. Defaults to ``(0.5,)``.
+        legacy_coords (bool): +1 pixel widths. Defaults to True.
+        modes (Sequence[str]): AP interpolations among ``'11points'``,
+            ``'area'``, ``'101points'``.
+        num_images (int, optional): Number of images, to range-check the
+            image indices.
+        img_names (Sequence, optional): Image names for error messages.
+
+    Returns:
+        dict: ``ap``: ``{mode: (T, K) float64}``; ``mAP``: ``{mode: (T,)}``;
+        ``num_gts``: ``(K,)`` non-ignored GT counts; ``curves``: list over
+        thresholds of lists over classes of dicts with ``recall``,
+        ``precision``, ``scores`` (rank order) and ``num_gts``.
+
+    Raises:
+        ValueError: On malformed input, naming the entry and its image.
+    """
+    det_boxes, det_labels, det_imgs, det_scores = check_boxes_labels(
+        'detection', det_boxes, det_labels, det_imgs, num_classes,
+        num_images, scores=det_scores, img_names=img_names)
+    gt_boxes, gt_labels, gt_imgs = check_boxes_labels(
+        'ground truth', gt_boxes, gt_labels, gt_imgs, num_classes,
+        num_images, img_names=img_names)
+    gt_ignore = check_flags('ground truth', 'ignore flags', gt_ignore,
+                            len(gt_boxes))
+    match = voc_match(det_boxes, det_scores, det_labels, det_imgs, gt_boxes,
+                      gt_labels, gt_imgs, gt_ignore, iou_thrs, legacy_coords)
+    order = match['order']
+    num_gts = np.bincount(
+        gt_labels[~gt_ignore], minlength=num_classes).astype(np.int64)
+    bounds = np.searchsorted(det_labels[order], np.arange(num_classes + 1))
+    sorted_scores = det_scores[order]
+    num_thrs = len(match['tp'])
+    ap = {m: np.full((num_thrs, num_classes), np.nan) for m in modes}
+    curves = []
+    for t in range(num_thrs):
+        tp_cum = np.cumsum(match['tp'][t])
+        fp_cum = np.cumsum(match['fp'][t])
+        per_class = []
+        for k in range(num_classes):
+            s, e = bounds[k], bounds[k + 1]
+            # cumulative counts within the class segment
+            tp = tp_cum[s:e] - (tp_cum[s - 1] if s else 0)
+            fp = fp_cum[s:e] - (fp_cum[s - 1] if s else 0)
+            keep = match['tp'][t, s:e] | match['fp'][t, s:e]
+            tp, fp = tp[keep].astype(np.float64), fp[keep].astype(np.float64)
+            recall = tp / max(num_gts[k], _EPS)
+            precision = tp / np.maximum(tp + fp, _EPS)
+            per_class.append(
+                dict(recall=recall, precision=precision,
+                     scores=sorted_scores[s:e][keep],
+                     num_gts=int(num_gts[k])))
+            if num_gts[k] > 0:
+                for m in modes:
+                    ap[m][t, k] = average_precision(recall, precision, m)
+        curves.append(per_class)
+    has_gt = num_gts > 0
+    mean_ap = {
+        m: (a[:, has_gt].mean(axis=1) if has_gt.any() else np.zeros(
+            num_thrs))
+        for m, a in ap.items()
+    }
+    return dict(ap=ap, mAP=mean_ap, num_gts=num_gts, curves=curves)

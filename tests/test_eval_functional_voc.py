@@ -1,0 +1,134 @@
+"""VOC evaluation: parity with mmdet ``eval_map`` and hand-made cases."""
+import numpy as np
+import pytest
+from mmdet.evaluation.functional import eval_map
+
+from mmext.evaluation.functional import (ap_11point, ap_area, box_iou,
+                                         voc_eval)
+from tests._det_eval_data import random_scene
+
+
+def _mmdet_inputs(s):
+    det_results, annotations = [], []
+    for i in range(s['num_images']):
+        dm = s['det_imgs'] == i
+        det_results.append([
+            np.hstack([
+                s['det_boxes'][dm & (s['det_labels'] == k)],
+                s['det_scores'][dm & (s['det_labels'] == k)][:, None]
+            ]).astype(np.float32) for k in range(s['num_classes'])
+        ])
+        gm = s['gt_imgs'] == i
+        reg, ign = gm & ~s['gt_ignore'], gm & s['gt_ignore']
+        annotations.append(
+            dict(bboxes=s['gt_boxes'][reg].astype(np.float32),
+                 labels=s['gt_labels'][reg],
+                 bboxes_ignore=s['gt_boxes'][ign].astype(np.float32),
+                 labels_ignore=s['gt_labels'][ign]))
+    return det_results, annotations
+
+
+def _ours(s, **kwargs):
+    return voc_eval(s['det_boxes'], s['det_scores'], s['det_labels'],
+                    s['det_imgs'], s['gt_boxes'], s['gt_labels'],
+                    s['gt_imgs'], s['num_classes'], gt_ignore=s['gt_ignore'],
+                    **kwargs)
+
+
+@pytest.mark.parametrize('seed', range(20))
+def test_parity_with_mmdet_eval_map(seed):
+    s = random_scene(seed, num_images=6 + seed % 5, crowd_frac=0.0)
+    dets, anns = _mmdet_inputs(s)
+    thrs = (0.5, 0.75) if seed % 2 else (0.3, )
+    res = _ours(s, iou_thrs=thrs, legacy_coords=True)
+    for mode in ('11points', 'area'):
+        for t, thr in enumerate(thrs):
+            mean_ap, per_class = eval_map(
+                dets, anns, iou_thr=thr, logger='silent', nproc=1,
+                use_legacy_coordinate=True, eval_mode=mode)
+            ref = np.array([c['ap'] for c in per_class], dtype=np.float64)
+            has = np.array([c['num_gts'] > 0 for c in per_class])
+            np.testing.assert_array_equal(res['num_gts'],
+                                          [c['num_gts'] for c in per_class])
+            np.testing.assert_allclose(res['ap'][mode][t][has], ref[has],
+                                       atol=1e-6, rtol=0)
+            assert np.isnan(res['ap'][mode][t][~has]).all()
+            assert abs(res['mAP'][mode][t] - mean_ap) < 1e-6
+
+
+def test_float_boxes_not_legacy():
+    for seed in range(10):
+        s = random_scene(100 + seed, integer=False, crowd_frac=0.0)
+        dets, anns = _mmdet_inputs(s)
+        res = _ours(s, legacy_coords=False, modes=('area', ))
+        mean_ap, _ = eval_map(dets, anns, iou_thr=0.5, logger='silent',
+                              nproc=1, use_legacy_coordinate=False,
+                              eval_mode='area')
+        assert abs(res['mAP']['area'][0] - mean_ap) < 1e-6
+
+
+def test_hand_made_rules():
+    gt = np.array([[0, 0, 9, 9], [20, 20, 29, 29], [40, 40, 49, 49]], float)
+    # gt 2 is difficult
+    dets = np.array([
+        [0, 0, 9, 9],  # TP on gt0
+        [0, 0, 9, 9],  # duplicate -> FP
+        [40, 40, 49, 49],  # on difficult -> ignored
+        [100, 100, 110, 110],  # background -> FP
+        [20, 20, 29, 29],  # TP on gt1
+    ], float)
+    scores = np.array([0.9, 0.8, 0.7, 0.6, 0.5])
+    res = voc_eval(dets, scores, np.zeros(5, int), np.zeros(5, int), gt,
+                   np.zeros(3, int), np.zeros(3, int), 2,
+                   gt_ignore=[0, 0, 1])
+    c = res['curves'][0][0]
+    np.testing.assert_allclose(c['recall'], [.5, .5, .5, 1.])
+    np.testing.assert_allclose(c['precision'], [1, .5, 1 / 3, .5])
+    assert res['ap']['area'][0, 0] == pytest.approx(0.5 + 0.5 * 0.5)
+    # class 1 has no GT: nan and left out of the mean
+    assert np.isnan(res['ap']['area'][0, 1])
+    assert res['mAP']['area'][0] == res['ap']['area'][0, 0]
+    # a detection's candidate is its highest-IoU GT even if already taken
+    gt2 = np.array([[0, 0, 9, 9], [0, 0, 9, 13]], float)
+    d2 = np.array([[0, 0, 9, 9], [0, 0, 9, 10]], float)
+    r2 = voc_eval(d2, [0.9, 0.8], [0, 0], [0, 0], gt2, [0, 0], [0, 0], 1)
+    # det 1: IoU 100/110 with gt0 (taken) beats 110/140 with the free gt1,
+    # so it is a duplicate (FP), not a TP on gt1
+    assert box_iou(d2[1:], gt2).argmax() == 0
+    np.testing.assert_allclose(r2['curves'][0][0]['precision'], [1, .5])
+
+
+def test_empty_inputs_defined():
+    res = voc_eval(np.zeros((0, 4)), [], [], [], np.zeros((0, 4)), [], [], 3)
+    assert res['mAP']['11points'][0] == 0.0
+    assert np.isnan(res['ap']['area']).all()
+    # GT but no detections: AP 0
+    res = voc_eval(np.zeros((0, 4)), [], [], [], [[0, 0, 5, 5]], [1], [0], 3)
+    assert res['ap']['area'][0, 1] == 0.0 and res['mAP']['area'][0] == 0.0
+
+
+def test_ap_interpolations():
+    rec = np.array([0.1, 0.2, 0.4, 0.4, 0.8])
+    prec = np.array([1.0, 0.5, 0.6, 0.4, 0.5])
+    assert ap_area(rec, prec) == pytest.approx(0.1 * 1 + 0.3 * 0.6 +
+                                               0.4 * 0.5)
+    assert ap_11point(rec, prec) == pytest.approx(
+        (1 + 1 + 0.6 + 0.6 + 0.6 + 0.5 + 0.5 + 0.5 + 0.5) / 11)
+
+
+@pytest.mark.parametrize('bad, msg', [
+    (dict(det_boxes=[[5, 0, 1, 4]]), 'x2 < x1'),
+    (dict(det_scores=[np.nan]), 'non-finite score'),
+    (dict(det_boxes=[[0, 0, np.inf, 4]]), 'non-finite box'),
+    (dict(det_labels=[7]), 'label 7 outside'),
+    (dict(det_scores=[0.5, 0.4]), 'has 2 entries'),
+    (dict(det_imgs=[9]), 'image index 9 out of range'),
+])
+def test_bad_input_errors(bad, msg):
+    kwargs = dict(det_boxes=[[0, 0, 4, 4]], det_scores=[0.5], det_labels=[0],
+                  det_imgs=[0], gt_boxes=[[0, 0, 4, 4]], gt_labels=[0],
+                  gt_imgs=[0], num_classes=3, num_images=2,
+                  img_names=['a.jpg', 'b.jpg'])
+    kwargs.update(bad)
+    with pytest.raises(ValueError, match=msg):
+        voc_eval(**kwargs)
