@@ -1,1 +1,2 @@
 
+from .multilabel_loss import *  # noqa: F401,F403

@@ -1,0 +1,295 @@
+"""Multi-label losses on logits: BCE, focal and asymmetric (ASL).
+
+All three share one calling convention, that of mmpretrain's losses, so
+they drop into ``MultiLabelLinearClsHead(loss=...)``: ``pred`` logits and
+``target`` of shape (N, C), target values in [0, 1] (soft labels allowed)
+or -1 for "ignore this label" (e.g. VOC difficult), which contributes
+neither loss nor gradient and is left out of the ``'mean'`` count.
+"""
+from typing import Optional, Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from mmext.registry import MODELS
+
+__all__ = [
+    'MultiLabelBCELoss', 'MultiLabelFocalLoss', 'MultiLabelAsymmetricLoss',
+    'multilabel_bce_loss', 'multilabel_focal_loss',
+    'multilabel_asymmetric_loss'
+]
+
+
+def multilabel_bce_loss(pred: torch.Tensor,
+                        target: torch.Tensor,
+                        pos_weight: Optional[torch.Tensor] = None
+                        ) -> torch.Tensor:
+    """Element-wise binary cross-entropy with logits.
+
+    Args:
+        pred (torch.Tensor): Logits of shape (N, C).
+        target (torch.Tensor): Targets in [0, 1] of shape (N, C).
+        pos_weight (torch.Tensor, optional): Weight of positive examples
+            per class, shape (C,).
+
+    Returns:
+        torch.Tensor: Loss of shape (N, C).
+    """
+    return F.binary_cross_entropy_with_logits(
+        pred, target, pos_weight=pos_weight, reduction='none')
+
+
+def multilabel_focal_loss(pred: torch.Tensor,
+                          target: torch.Tensor,
+                          gamma: float = 2.0,
+                          alpha: float = 0.25) -> torch.Tensor:
+    """Element-wise sigmoid focal loss (Lin et al., 2017).
+
+    Args:
+        pred (torch.Tensor): Logits of shape (N, C).
+        target (torch.Tensor): Targets in [0, 1] of shape (N, C).
+        gamma (float): Focusing exponent. Defaults to 2.0.
+        alpha (float): Weight of positives; negatives get ``1 - alpha``.
+            Defaults to 0.25.
+
+    Returns:
+        torch.Tensor: Loss of shape (N, C).
+    """
+    prob = pred.sigmoid()
+    # probability of the wrong answer, the base of the modulating factor
+    p_wrong = (1 - prob) * target + prob * (1 - target)
+    focal_weight = (alpha * target + (1 - alpha) *
+                    (1 - target)) * p_wrong.pow(gamma)
+    return F.binary_cross_entropy_with_logits(
+        pred, target, reduction='none') * focal_weight
+
+
+def multilabel_asymmetric_loss(pred: torch.Tensor,
+                               target: torch.Tensor,
+                               gamma_pos: float = 0.0,
+                               gamma_neg: float = 4.0,
+                               clip: float = 0.05,
+                               eps: float = 1e-8) -> torch.Tensor:
+    """Element-wise asymmetric loss (Ridnik et al., ICCV 2021).
+
+    Negatives use the shifted probability ``max(p - clip, 0)``, which
+    discards very easy negatives, and a stronger focusing exponent.
+
+    Args:
+        pred (torch.Tensor): Logits of shape (N, C).
+        target (torch.Tensor): Targets in [0, 1] of shape (N, C).
+        gamma_pos (float): Focusing exponent of positives. Defaults to 0.
+        gamma_neg (float): Focusing exponent of negatives. Defaults to 4.
+        clip (float): Probability margin of negatives; 0 disables it.
+            Defaults to 0.05.
+        eps (float): Lower clamp of the probability inside the log.
+            Defaults to 1e-8.
+
+    Returns:
+        torch.Tensor: Loss of shape (N, C).
+    """
+    prob = pred.sigmoid()
+    neg_prob = 1 - prob
+    if clip > 0:
+        neg_prob = (neg_prob + clip).clamp(max=1)
+    # probability of the right answer
+    p_right = neg_prob * (1 - target) + prob * target
+    weight = (1 - p_right).pow(gamma_pos * target + gamma_neg * (1 - target))
+    return -torch.log(p_right.clamp(min=eps)) * weight
+
+
+class _MultiLabelLoss(nn.Module):
+    """Shared weighting and reduction of the element-wise losses.
+
+    Args:
+        reduction (str): ``'none'``, ``'mean'`` or ``'sum'``.
+        loss_weight (float): Multiplier of the loss.
+        class_weight (Sequence[float], optional): Weight per class.
+    """
+
+    def __init__(self,
+                 reduction: str = 'mean',
+                 loss_weight: float = 1.0,
+                 class_weight: Optional[Sequence[float]] = None) -> None:
+        super().__init__()
+        if reduction not in ('none', 'mean', 'sum'):
+            raise ValueError(f'unknown reduction {reduction!r}')
+        self.reduction = reduction
+        self.loss_weight = loss_weight
+        self.class_weight = (None if class_weight is None else
+                             torch.as_tensor(class_weight, dtype=torch.float))
+
+    def elementwise(self, pred: torch.Tensor,
+                    target: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self,
+                pred: torch.Tensor,
+                target: torch.Tensor,
+                weight: Optional[torch.Tensor] = None,
+                avg_factor: Optional[float] = None,
+                reduction_override: Optional[str] = None) -> torch.Tensor:
+        """Compute the loss.
+
+        Args:
+            pred (torch.Tensor): Logits of shape (N, C).
+            target (torch.Tensor): Targets of shape (N, C) in [0, 1], or -1
+                to ignore an entry.
+            weight (torch.Tensor, optional): Weight per sample (N,) or per
+                entry (N, C).
+            avg_factor (float, optional): Divisor of the sum for
+                ``'mean'`` (mmpretrain heads pass the batch size).
+            reduction_override (str, optional): Overrides ``reduction``.
+
+        Returns:
+            torch.Tensor: The scalar loss, or (N, C) for ``'none'``.
+        """
+        if pred.shape != target.shape:
+            raise ValueError(f'pred {tuple(pred.shape)} and target '
+                             f'{tuple(target.shape)} must have one shape')
+        reduction = reduction_override or self.reduction
+        if reduction not in ('none', 'mean', 'sum'):
+            raise ValueError(f'unknown reduction {reduction!r}')
+        target = target.to(pred.dtype)
+        valid = target >= 0
+        loss = self.elementwise(pred, target.clamp(min=0))
+        loss = loss * valid
+        if self.class_weight is not None:
+            loss = loss * self.class_weight.to(loss)
+        if weight is not None:
+            weight = weight.to(loss)
+            loss = loss * (weight.reshape(-1, 1) if weight.dim() == 1 else
+                           weight)
+        if reduction == 'none':
+            return self.loss_weight * loss
+        if reduction == 'sum':
+            if avg_factor is not None:
+                raise ValueError('avg_factor needs reduction="mean"')
+            return self.loss_weight * loss.sum()
+        if avg_factor is None:
+            avg_factor = valid.sum().clamp(min=1)
+        return self.loss_weight * loss.sum() / avg_factor
+
+
+@MODELS.register_module()
+class MultiLabelBCELoss(_MultiLabelLoss):
+    """Binary cross-entropy on logits with optional class weights.
+
+    Args:
+        class_weight (Sequence[float], optional): Weight of each class's
+            loss, shape (C,). Defaults to None.
+        pos_weight (Sequence[float], optional): Weight of positive examples
+            per class (C,), as in ``torch.nn.BCEWithLogitsLoss``.
+            Defaults to None.
+        reduction (str): ``'none'``, ``'mean'`` or ``'sum'``. Defaults to
+            ``'mean'``.
+        loss_weight (float): Multiplier of the loss. Defaults to 1.0.
+
+    Example:
+        In an mmpretrain config::
+
+            head=dict(type='MultiLabelLinearClsHead', num_classes=20,
+                      in_channels=2048,
+                      loss=dict(type='mmext.MultiLabelBCELoss',
+                                class_weight=[1.0] * 20))
+    """
+
+    def __init__(self,
+                 class_weight: Optional[Sequence[float]] = None,
+                 pos_weight: Optional[Sequence[float]] = None,
+                 reduction: str = 'mean',
+                 loss_weight: float = 1.0) -> None:
+        super().__init__(reduction, loss_weight, class_weight)
+        self.pos_weight = (None if pos_weight is None else
+                           torch.as_tensor(pos_weight, dtype=torch.float))
+
+    def elementwise(self, pred: torch.Tensor,
+                    target: torch.Tensor) -> torch.Tensor:
+        pos_weight = (None if self.pos_weight is None else
+                      self.pos_weight.to(pred))
+        return multilabel_bce_loss(pred, target, pos_weight)
+
+
+@MODELS.register_module()
+class MultiLabelFocalLoss(_MultiLabelLoss):
+    """Sigmoid focal loss; equals mmpretrain's ``FocalLoss`` on 0/1 targets.
+
+    Args:
+        gamma (float): Focusing exponent. Defaults to 2.0.
+        alpha (float): Weight of positives, negatives get ``1 - alpha``.
+            Defaults to 0.25.
+        class_weight (Sequence[float], optional): Weight per class.
+            Defaults to None.
+        reduction (str): ``'none'``, ``'mean'`` or ``'sum'``. Defaults to
+            ``'mean'``.
+        loss_weight (float): Multiplier of the loss. Defaults to 1.0.
+
+    Example:
+        In an mmpretrain config::
+
+            head=dict(type='MultiLabelLinearClsHead', num_classes=20,
+                      in_channels=2048,
+                      loss=dict(type='mmext.MultiLabelFocalLoss', gamma=2.0,
+                                alpha=0.25))
+    """
+
+    def __init__(self,
+                 gamma: float = 2.0,
+                 alpha: float = 0.25,
+                 class_weight: Optional[Sequence[float]] = None,
+                 reduction: str = 'mean',
+                 loss_weight: float = 1.0) -> None:
+        super().__init__(reduction, loss_weight, class_weight)
+        self.gamma = gamma
+        self.alpha = alpha
+
+    def elementwise(self, pred: torch.Tensor,
+                    target: torch.Tensor) -> torch.Tensor:
+        return multilabel_focal_loss(pred, target, self.gamma, self.alpha)
+
+
+@MODELS.register_module()
+class MultiLabelAsymmetricLoss(_MultiLabelLoss):
+    """Asymmetric loss (ASL); equals mmpretrain's ``AsymmetricLoss`` (with
+    ``use_sigmoid=True``) on 0/1 targets.
+
+    Args:
+        gamma_pos (float): Focusing exponent of positives. Defaults to 0.0.
+        gamma_neg (float): Focusing exponent of negatives. Defaults to 4.0.
+        clip (float): Probability margin of negatives. Defaults to 0.05.
+        eps (float): Lower clamp inside the log. Defaults to 1e-8.
+        class_weight (Sequence[float], optional): Weight per class.
+            Defaults to None.
+        reduction (str): ``'none'``, ``'mean'`` or ``'sum'``. Defaults to
+            ``'mean'``.
+        loss_weight (float): Multiplier of the loss. Defaults to 1.0.
+
+    Example:
+        In an mmpretrain config::
+
+            head=dict(type='MultiLabelLinearClsHead', num_classes=20,
+                      in_channels=2048,
+                      loss=dict(type='mmext.MultiLabelAsymmetricLoss',
+                                gamma_pos=0.0, gamma_neg=4.0, clip=0.05))
+    """
+
+    def __init__(self,
+                 gamma_pos: float = 0.0,
+                 gamma_neg: float = 4.0,
+                 clip: float = 0.05,
+                 eps: float = 1e-8,
+                 class_weight: Optional[Sequence[float]] = None,
+                 reduction: str = 'mean',
+                 loss_weight: float = 1.0) -> None:
+        super().__init__(reduction, loss_weight, class_weight)
+        self.gamma_pos = gamma_pos
+        self.gamma_neg = gamma_neg
+        self.clip = clip
+        self.eps = eps
+
+    def elementwise(self, pred: torch.Tensor,
+                    target: torch.Tensor) -> torch.Tensor:
+        return multilabel_asymmetric_loss(pred, target, self.gamma_pos,
+                                          self.gamma_neg, self.clip,
+                                          self.eps)
