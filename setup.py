@@ -30,7 +30,7 @@ setup(
         'rich',
     ],
     extras_require={
-        'tests': ['pytest', 'hypothesis', 'scikit-learn'],
+        'tests': ['pytest', 'hypothesis', 'scikit-learn', 'ultralytics'],
         'bench': [
             'faster-coco-eval', 'hotcoco', 'ultrafast-pycocotools',
             'ultralytics'
