@@ -26,7 +26,7 @@ settled every round, so it terminates; in practice after a few rounds.
 Scores tied across images are ordered by image index, then input order, as
 pycocotools orders them when image indices follow the sorted image ids.
 """
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence
 
 import numpy as np
 
@@ -48,14 +48,14 @@ COCO_STAT_NAMES = ('AP', 'AP50', 'AP75', 'APs', 'APm', 'APl', 'AR1', 'AR10',
                    'AR100', 'ARs', 'ARm', 'ARl')
 
 
-def coco_match(det_rank_keys: np.ndarray, det_xywh: np.ndarray,
+def coco_match(det_keys: np.ndarray, det_xywh: np.ndarray,
                gt_xywh: np.ndarray, gt_keys: np.ndarray,
                gt_iscrowd: np.ndarray, gt_ignored: np.ndarray,
-               iou_thrs: np.ndarray) -> np.ndarray:
+               iou_thrs: np.ndarray) -> List[List[np.ndarray]]:
     """Greedy pycocotools matching for all thresholds and area ranges.
 
     Args:
-        det_rank_keys (np.ndarray): ``(N,)`` (image, class) key of each
+        det_keys (np.ndarray): ``(N,)`` (image, class) key of each
             detection, detections in rank order (best first).
         det_xywh (np.ndarray): ``(N, 4)`` boxes in rank order.
         gt_xywh (np.ndarray): ``(G, 4)`` GT boxes.
@@ -65,54 +65,85 @@ def coco_match(det_rank_keys: np.ndarray, det_xywh: np.ndarray,
         iou_thrs (np.ndarray): ``(T,)`` thresholds.
 
     Returns:
-        np.ndarray: ``(T, A, N)`` int64, the matched GT index or -1.
+        list: ``matches[t][a]`` is a ``(2, P)`` int64 array of matched
+        (detection, GT) pairs, detections ascending; unmatched detections
+        are absent.
     """
     num_a, num_g = gt_ignored.shape
-    n = len(det_rank_keys)
+    n = len(det_keys)
     num_t = len(iou_thrs)
-    match = np.full(num_t * num_a * n, -1, dtype=np.int64)
-    d_idx, g_idx = same_group_pairs(det_rank_keys, gt_keys)
-    if len(d_idx) == 0:
-        return match.reshape(num_t, num_a, n)
+    d_idx, g_idx = same_group_pairs(det_keys, gt_keys)
     iou = paired_crowd_iou_xywh(det_xywh[d_idx], gt_xywh[g_idx],
                                 gt_iscrowd[g_idx])
     thr_eff = np.minimum(iou_thrs, 1 - 1e-10)
     cand = iou >= thr_eff.min()
     d_idx, g_idx, iou = d_idx[cand], g_idx[cand], iou[cand]
-    # one candidate per (threshold, area range, pair) with iou >= threshold
-    combos, pair = [], []
+    # per area range, order each detection's candidates by preference, the
+    # best last: non-ignored first, then highest IoU, then the later GT
+    by_area = []
+    for a in range(num_a):
+        srt = np.lexsort((g_idx, iou, ~gt_ignored[a, g_idx], d_idx))
+        by_area.append((d_idx[srt], g_idx[srt], iou[srt]))
+    # all (threshold, area range) combinations side by side, keyed apart
+    dkeys, gts = [], []
     for t in range(num_t):
-        p = np.flatnonzero(iou >= thr_eff[t])
         for a in range(num_a):
-            combos.append(np.full(len(p), t * num_a + a, dtype=np.int64))
-            pair.append(p)
-    combo = np.concatenate(combos)
-    pair = np.concatenate(pair)
-    det = d_idx[pair]
-    gt = g_idx[pair]
-    regular = ~gt_ignored[combo % num_a, gt]
-    # within a detection: the last candidate is its preferred GT
-    # (non-ignored first, then highest IoU, then the later GT)
-    srt = np.lexsort((gt, iou[pair], regular, det, combo))
-    dkey = (combo * n + det)[srt]
-    gkey = (combo * num_g + gt)[srt]
-    gt = gt[srt]
+            d, g, v = by_area[a]
+            keep = v >= thr_eff[t]
+            combo = t * num_a + a
+            dkeys.append(d[keep] + combo * n)
+            gts.append(g[keep])
+    dkey = np.concatenate(dkeys)
+    gt = np.concatenate(gts)
+    gkey = dkey // n * num_g + gt
     crowd = gt_iscrowd[gt]
-    top = np.full(num_t * num_a * num_g, np.iinfo(np.int64).max)
+    big = np.iinfo(np.int64).max
+    top = np.full(num_t * num_a * num_g, big)
+    taken = np.zeros(num_t * num_a * num_g, dtype=bool)
+    resolved = np.zeros(num_t * num_a * n, dtype=bool)
+    acc_d, acc_g = [], []
     while len(dkey):
+        # each detection proposes its best remaining GT (its last entry)
         last = np.ones(len(dkey), dtype=bool)
         last[:-1] = dkey[1:] != dkey[:-1]
         # the highest ranked unresolved detection still wanting each GT
         np.minimum.at(top, gkey, dkey)
         accept = last & (crowd | (top[gkey] == dkey))
-        top[gkey] = np.iinfo(np.int64).max
-        match[dkey[accept]] = gt[accept]
-        taken = np.zeros_like(top, dtype=bool)
+        top[gkey] = big
+        acc_d.append(dkey[accept])
+        acc_g.append(gt[accept])
+        resolved[dkey[accept]] = True
         taken[gkey[accept & ~crowd]] = True
-        alive = (match[dkey] < 0) & ~(taken[gkey] & ~crowd)
-        dkey, gkey, gt, crowd = dkey[alive], gkey[alive], gt[alive], \
-            crowd[alive]
-    return match.reshape(num_t, num_a, n)
+        alive = ~resolved[dkey] & ~taken[gkey]
+        dkey, gkey, gt, crowd = (dkey[alive], gkey[alive], gt[alive],
+                                 crowd[alive])
+    acc_d = np.concatenate(acc_d) if acc_d else np.zeros(0, np.int64)
+    acc_g = np.concatenate(acc_g) if acc_g else np.zeros(0, np.int64)
+    srt = np.argsort(acc_d, kind='stable')
+    acc_d, acc_g = acc_d[srt], acc_g[srt]
+    bounds = np.searchsorted(acc_d, np.arange(num_t * num_a + 1) * n)
+    return [[
+        np.stack([
+            acc_d[bounds[c]:bounds[c + 1]] - c * n, acc_g[bounds[c]:bounds[c +
+                                                                      1]]
+        ]) for c in range(t * num_a, (t + 1) * num_a)
+    ] for t in range(num_t)]
+
+
+def _first_reaching(num_gts: np.ndarray, rec_thrs: np.ndarray) -> np.ndarray:
+    """Smallest ``j >= 1`` with ``j / num_gts >= r`` in float64, exactly
+    as pycocotools' ``searchsorted(tp / npig, r)`` finds it.
+
+    Returns:
+        np.ndarray: ``(len(num_gts), len(rec_thrs))`` int64.
+    """
+    npig = np.maximum(num_gts, 1).astype(np.float64)[:, None]
+    base = np.maximum(np.ceil(rec_thrs[None] * npig) - 1, 1)
+    cands = base[..., None] + np.arange(3)
+    ok = cands / npig[..., None] >= rec_thrs[None, :, None]
+    return cands[np.arange(len(npig))[:, None],
+                 np.arange(len(rec_thrs))[None],
+                 np.argmax(ok, axis=-1)].astype(np.int64)
 
 
 def coco_eval(det_boxes,
@@ -216,19 +247,11 @@ def coco_eval(det_boxes,
     gt_base_ign = gt_iscrowd | gt_ignore
     gt_ignored = gt_base_ign[None] | (gt_areas[None] < area_rng[:, :1]) | (
         gt_areas[None] > area_rng[:, 1:])
-    match = coco_match(det_keys[order], det_xywh, gt_boxes,
-                       gt_imgs * num_classes + gt_labels, gt_iscrowd,
-                       gt_ignored, iou_thrs)  # (T, A, N)
-    matched = match >= 0
-    a_idx = np.arange(num_a)[None, :, None]
-    matched_ign = np.zeros_like(matched)
-    if num_g:
-        matched_ign = matched & gt_ignored[a_idx, np.maximum(match, 0)]
+    matches = coco_match(det_keys[order], det_xywh, gt_boxes,
+                         gt_imgs * num_classes + gt_labels, gt_iscrowd,
+                         gt_ignored, iou_thrs)
     det_out = (det_area[None] < area_rng[:, :1]) | (
         det_area[None] > area_rng[:, 1:])  # (A, N)
-    det_ign = matched_ign | (~matched & det_out[None])
-    tps = matched & ~det_ign
-    fps = ~matched & ~det_ign
     num_gts = np.stack([
         np.bincount(gt_labels[~gt_ignored[a]], minlength=num_classes)
         for a in range(num_a)
@@ -237,39 +260,60 @@ def coco_eval(det_boxes,
     precision = -np.ones((num_t, num_r, num_classes, num_a, num_m))
     recall = -np.ones((num_t, num_classes, num_a, num_m))
     scores = -np.ones((num_t, num_r, num_classes, num_a, num_m))
-    for m, md in enumerate(max_dets):
-        sel = np.flatnonzero(in_group < md)
-        bounds = np.searchsorted(det_lab[sel], np.arange(num_classes + 1))
-        for a in range(num_a):
-            tp_cum = np.cumsum(tps[:, a, sel], axis=1, dtype=np.float64)
-            fp_cum = np.cumsum(fps[:, a, sel], axis=1, dtype=np.float64)
-            for k in range(num_classes):
-                npig = num_gts[k, a]
-                if npig == 0:
-                    continue
-                s, e = bounds[k], bounds[k + 1]
-                if e == s:
-                    recall[:, k, a, m] = 0
-                    precision[:, :, k, a, m] = 0
-                    scores[:, :, k, a, m] = 0
-                    continue
-                # counts are integers: subtracting the prefix is exact
-                tp = tp_cum[:, s:e] - (tp_cum[:, s - 1:s] if s else 0)
-                fp = fp_cum[:, s:e] - (fp_cum[:, s - 1:s] if s else 0)
-                rc = tp / npig
-                pr = tp / (fp + tp + np.spacing(1))
-                pr = np.maximum.accumulate(pr[:, ::-1], axis=1)[:, ::-1]
-                recall[:, k, a, m] = rc[:, -1]
-                sc = det_score[sel[s:e]]
-                for t in range(num_t):
-                    inds = np.searchsorted(rc[t], rec_thrs, side='left')
-                    ok = inds < (e - s)
-                    q = np.zeros(num_r)
-                    ss = np.zeros(num_r)
-                    q[ok] = pr[t, inds[ok]]
-                    ss[ok] = sc[inds[ok]]
-                    precision[t, :, k, a, m] = q
-                    scores[t, :, k, a, m] = ss
+    class_start = np.searchsorted(det_lab, np.arange(num_classes))
+    # Only TPs change recall, and the monotone precision read at a recall
+    # threshold is the best precision at a TP at or after it, so everything
+    # is computed at the TPs: FP counts come from prefix counts of the
+    # counted (in range, unmatched) detections.
+    for a in range(num_a):
+        valid = num_gts[:, a] > 0
+        j_r = _first_reaching(num_gts[:, a], rec_thrs)  # (K, R)
+        for m, md in enumerate(max_dets):
+            within = in_group < md
+            # counted[i]: detections before position i that can be TP or FP
+            counted = np.concatenate([[0], np.cumsum(within & ~det_out[a])])
+            base = counted[class_start]
+            n_class = np.bincount(det_lab[within], minlength=num_classes)
+            first = np.searchsorted(np.flatnonzero(within), class_start)
+            first_score = np.where(
+                n_class > 0, det_score[np.flatnonzero(within)[np.minimum(
+                    first, max(within.sum() - 1, 0))]]
+                if within.any() else 0, 0)
+            for t in range(num_t):
+                md_, mg_ = matches[t][a]
+                keep = within[md_]
+                md_, mg_ = md_[keep], mg_[keep]
+                cls = det_lab[md_]
+                seg = np.searchsorted(cls, cls, side='left')
+                # matched detections that are counted (in range), and TPs,
+                # cumulated within the class
+                inr = np.cumsum(~det_out[a, md_])
+                inr = inr - np.where(seg > 0, inr[seg - 1], 0)
+                is_tp = ~gt_ignored[a, mg_]
+                tpc = np.cumsum(is_tp)
+                tpc = tpc - np.where(seg > 0, tpc[seg - 1], 0)
+                pos, cls, tpc = md_[is_tp], cls[is_tp], tpc[is_tp]
+                fpc = (counted[pos + 1] - base[cls] - inr[is_tp]).astype(
+                    np.float64)
+                tpf = tpc.astype(np.float64)
+                pr = tpf / (fpc + tpf + np.spacing(1))
+                # suffix maximum within each class: classes are lifted
+                # apart by 2 per class so one running max does all (the
+                # rounding this adds is below 1e-13)
+                lift = 2.0 * (num_classes - cls)
+                pr = np.maximum.accumulate((pr + lift)[::-1])[::-1] - lift
+                n_tp = np.bincount(cls, minlength=num_classes)
+                start = np.cumsum(n_tp) - n_tp
+                hit = j_r <= n_tp[:, None]
+                idx = np.where(hit, start[:, None] + j_r - 1, 0)
+                q = np.where(hit, pr[idx] if len(pr) else 0.0, 0.0)
+                ss = np.where(hit, det_score[pos[idx]] if len(pos) else 0.0,
+                              0.0)
+                # recall 0 sits at the first detection, TP or not
+                ss[:, rec_thrs <= 0] = first_score[:, None]
+                precision[t, :, valid, a, m] = q[valid]
+                scores[t, :, valid, a, m] = ss[valid]
+                recall[t, valid, a, m] = n_tp[valid] / num_gts[valid, a]
     stats = summarize(precision, recall, iou_thrs, max_dets)
     return dict(precision=precision, recall=recall, scores=scores,
                 stats=stats, num_gts=num_gts)
