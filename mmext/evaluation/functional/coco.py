@@ -80,9 +80,14 @@ def coco_match(det_keys: np.ndarray, det_xywh: np.ndarray,
     d_idx, g_idx, iou = d_idx[cand], g_idx[cand], iou[cand]
     # per area range, order each detection's candidates by preference, the
     # best last: non-ignored first, then highest IoU, then the later GT
+    srt = np.lexsort((g_idx, iou, d_idx))
+    d_idx, g_idx, iou = d_idx[srt], g_idx[srt], iou[srt]
     by_area = []
     for a in range(num_a):
-        srt = np.lexsort((g_idx, iou, ~gt_ignored[a, g_idx], d_idx))
+        # already sorted by detection: a stable pass on (det, regular) is
+        # near linear
+        key = d_idx * 2 + ~gt_ignored[a, g_idx]
+        srt = np.argsort(key, kind='stable')
         by_area.append((d_idx[srt], g_idx[srt], iou[srt]))
     # all (threshold, area range) combinations side by side, keyed apart
     dkeys, gts = [], []
