@@ -123,3 +123,19 @@ def test_plain_mmdet_config_runs_through_our_train_tool(tmp_path):
              'val_evaluator.type=VOCMetric', 'train_cfg.max_iters=2',
              'train_cfg.val_interval=2')
     assert (tmp_path / 'wd' / 'iter_2.pth').is_file()
+
+
+def test_train_refuses_missing_data_root_before_training(tmp_path):
+    config = write_short_config(tmp_path)
+    proc = subprocess.run(
+        [sys.executable, 'tools/train.py', config, '--work-dir',
+         str(tmp_path / 'wd'), '--cfg-options',
+         'val_dataloader.dataset.data_root=/nonexistent/VOCdevkit/'],
+        cwd=REPO_ROOT, env=python_env(), capture_output=True, text=True,
+        timeout=300)
+    assert proc.returncode != 0
+    assert 'DataCheckError' in proc.stderr
+    assert '/nonexistent/VOCdevkit' in proc.stderr
+    assert 'download_voc.py' in proc.stderr
+    assert not (tmp_path / 'wd').exists() or not list(
+        (tmp_path / 'wd').glob('*.pth'))

@@ -14,7 +14,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmext  # noqa: F401  (allows mmengine checkpoints under torch>=2.6)
-from mmext.utils import setup_cpu_distributed
+from mmext.utils import check_dataset_config, setup_cpu_distributed
 
 
 def parse_args(argv=None):
@@ -91,6 +91,7 @@ def build_test_config(args) -> Config:
 def main(argv=None):
     args = parse_args(argv)
     cfg = build_test_config(args)
+    check_dataset_config(cfg, splits=('test', ), quick=True)
     setup_cpu_distributed(cfg, args.launcher)
     if 'runner_type' in cfg:
         runner = RUNNERS.build(cfg)

@@ -16,7 +16,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmext  # noqa: F401  (allows mmengine checkpoints under torch>=2.6)
-from mmext.utils import setup_cpu_distributed
+from mmext.utils import check_dataset_config, setup_cpu_distributed
 
 
 def parse_args(argv=None):
@@ -92,6 +92,8 @@ def build_train_config(args) -> Config:
 def main(argv=None):
     args = parse_args(argv)
     cfg = build_train_config(args)
+    # fail before the Runner starts, with one message naming every bad path
+    check_dataset_config(cfg, splits=('train', 'val', 'test'), quick=True)
     setup_cpu_distributed(cfg, args.launcher)
     if 'runner_type' in cfg:
         runner = RUNNERS.build(cfg)
