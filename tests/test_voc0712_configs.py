@@ -12,7 +12,8 @@ MMDET_CFG = osp.join(
     osp.dirname(mmdet.__file__), '.mim', 'configs', 'pascal_voc',
     'faster-rcnn_r50_fpn_1x_voc0712.py')
 MAIN = 'configs/faster_rcnn/faster-rcnn_r50_fpn_1x_voc0712.py'
-NO_MIN = 'configs/faster_rcnn/faster-rcnn_r50_fpn_1x_voc0712_no-bbox-min-size.py'
+NO_MIN = ('configs/faster_rcnn/'
+          'faster-rcnn_r50_fpn_1x_voc0712_no-bbox-min-size.py')
 RFS = 'configs/class_balanced/faster-rcnn_r50_fpn_1x_voc0712_rfs.py'
 EVALUATOR = dict(type='mmext.DetectionAP', metric=('voc07', 'coco'))
 CUSTOM_IMPORTS = dict(imports=['mmext'], allow_failed_imports=False)
