@@ -1,0 +1,198 @@
+"""TaskAligned assignment: mmext (batched) vs mmdet (per-image loop) vs
+ultralytics (batched), B=16 images, 8400 priors (640 input, strides
+8/16/32), 20 classes, M GTs per image.
+
+Each (implementation, M) runs in its own subprocess so that its peak memory
+(``ru_maxrss`` growth over the loaded baseline) is its own. Outputs are
+compared in the parent: mmext 'mmdet' mode against mmdet per image
+(gt_inds, labels, max_overlaps, assign_metrics), mmext 'ultralytics' mode
+against ultralytics (fg mask, GT index, target scores). The last lines are
+one JSON object per comparison.
+
+Usage: python benchmarks/bench_assigner.py [--gts 10 100 500] [--repeats N]
+"""
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+import torch
+
+B, NUM_CLASSES, IMG, STRIDES, TOPK = 16, 20, 640, (8, 16, 32), 13
+
+
+def make_inputs(num_gts: int, seed: int = 0) -> dict:
+    """Random but detector-like inputs: boxes around the priors."""
+    g = torch.Generator().manual_seed(seed)
+    centers = []
+    for s in STRIDES:
+        c = torch.arange(0, IMG, s, dtype=torch.float32) + s / 2
+        cy, cx = torch.meshgrid(c, c, indexing='ij')
+        centers.append(torch.stack([cx.flatten(), cy.flatten()], -1))
+    centers = torch.cat(centers)  # (8400, 2)
+    priors = torch.cat([centers - 32, centers + 32], -1)
+    num = centers.shape[0]
+    scores = torch.rand(B, num, NUM_CLASSES, generator=g)
+    wh = torch.rand(B, num, 2, generator=g) * 120 + 8
+    ctr = centers + (torch.rand(B, num, 2, generator=g) - 0.5) * 16
+    pred = torch.cat([ctr - wh / 2, ctr + wh / 2], -1)
+    gxy = torch.rand(B, num_gts, 2, generator=g) * IMG
+    gwh = torch.rand(B, num_gts, 2, generator=g) * 150 + 10
+    gt = torch.cat([gxy - gwh / 2, gxy + gwh / 2], -1).clamp(0, IMG)
+    labels = torch.randint(0, NUM_CLASSES, (B, num_gts), generator=g)
+    valid = torch.ones(B, num_gts, dtype=torch.bool)
+    return dict(centers=centers, priors=priors, scores=scores, pred=pred,
+                gt=gt, labels=labels, valid=valid)
+
+
+def run_ours(x: dict, mode: str):
+    from mmext.models.task_modules import task_aligned_assign
+    kw = dict(alpha=1, beta=6) if mode == 'mmdet' else dict(
+        alpha=1.0, beta=6.0, min_gt_side=16.0)
+    # mmdet computes centres from the priors: same expression
+    centers = (x['priors'][:, :2] + x['priors'][:, 2:]) / 2.0 \
+        if mode == 'mmdet' else x['centers']
+    r = task_aligned_assign(x['scores'], x['pred'], centers, x['gt'],
+                            x['labels'], x['valid'], topk=TOPK, mode=mode,
+                            **kw)
+    return {k: v for k, v in r._asdict().items()}
+
+
+def run_mmdet(x: dict):
+    from mmdet.models.task_modules.assigners import TaskAlignedAssigner
+    from mmengine.structures import InstanceData
+    assigner = TaskAlignedAssigner(topk=TOPK)
+    out = {k: [] for k in ('gt_inds', 'labels', 'max_overlaps', 'metrics')}
+    for i in range(B):
+        r = assigner.assign(
+            InstanceData(priors=x['priors'], bboxes=x['pred'][i],
+                         scores=x['scores'][i]),
+            InstanceData(bboxes=x['gt'][i], labels=x['labels'][i]))
+        for k, v in (('gt_inds', r.gt_inds), ('labels', r.labels),
+                     ('max_overlaps', r.max_overlaps),
+                     ('metrics', r.assign_metrics)):
+            out[k].append(v)
+    return {k: torch.stack(v) for k, v in out.items()}
+
+
+def run_ultralytics(x: dict):
+    from ultralytics.utils.tal import TaskAlignedAssigner
+    tal = TaskAlignedAssigner(topk=TOPK, num_classes=NUM_CLASSES, alpha=1.0,
+                              beta=6.0)
+    _, _, t_scores, fg, t_idx = tal(x['scores'], x['pred'], x['centers'],
+                                    x['labels'][..., None].float(), x['gt'],
+                                    x['valid'][..., None].float())
+    return dict(fg_mask=fg, gt_inds=t_idx, target_scores=t_scores)
+
+
+IMPLS = {
+    'ours_mmdet': lambda x: run_ours(x, 'mmdet'),
+    'ours_ultralytics': lambda x: run_ours(x, 'ultralytics'),
+    'mmdet': run_mmdet,
+    'ultralytics': run_ultralytics,
+}
+
+
+def child(impl: str, num_gts: int, repeats: int, out: str) -> None:
+    """Time one implementation; save its last output and peak memory."""
+    x = make_inputs(num_gts)
+    IMPLS[impl](make_inputs(2, seed=1))  # warm-up: imports, allocator
+    base_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        result = IMPLS[impl](x)
+        times.append(time.perf_counter() - t0)
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    torch.save(dict(result=result, time=min(times),
+                    peak_mb=(peak_kb - base_kb) / 1024), out)
+
+
+def spawn(impl: str, num_gts: int, repeats: int, tmp: str) -> dict:
+    out = os.path.join(tmp, f'{impl}_{num_gts}.pt')
+    proc = subprocess.run(
+        [sys.executable, __file__, '--child', impl, '--gts', str(num_gts),
+         '--repeats', str(repeats), '--out', out],
+        capture_output=True, text=True)
+    if proc.returncode != 0:  # e.g. out of memory: report, keep going
+        return dict(error=proc.stderr.strip().splitlines()[-1:])
+    return torch.load(out, weights_only=False)
+
+
+def max_abs_diff(pairs) -> float:
+    diff = 0.0
+    for a, b in pairs:
+        if a.shape != b.shape:
+            return float('inf')
+        d = (a.double() - b.double()).abs()
+        diff = max(diff, float(d.max()) if d.numel() else 0.0)
+    return diff
+
+
+def compare_mmdet(ours: dict, ref: dict) -> float:
+    fg = ours['fg_mask']
+    max_ov = torch.where(fg, ours['overlaps'], torch.full_like(
+        ours['overlaps'], -1e8))
+    return max_abs_diff([(ref['gt_inds'], ours['gt_inds'] + 1),
+                         (ref['labels'], ours['labels']),
+                         (ref['max_overlaps'], max_ov),
+                         (ref['metrics'], ours['metrics'])])
+
+
+def compare_ultralytics(ours: dict, ref: dict) -> float:
+    fg = ours['fg_mask']
+    one_hot = torch.nn.functional.one_hot(ours['labels'].clamp(min=0),
+                                          NUM_CLASSES)
+    return max_abs_diff([(ref['fg_mask'], fg),
+                         (ref['gt_inds'][fg], ours['gt_inds'][fg]),
+                         (ref['target_scores'],
+                          one_hot * ours['norm_metrics'][..., None])])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--gts', type=int, nargs='+', default=[10, 100, 500])
+    parser.add_argument('--repeats', type=int, default=0,
+                        help='timed calls per run (0: 3 / 2 / 1 by M)')
+    parser.add_argument('--child', help=argparse.SUPPRESS)
+    parser.add_argument('--out', help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.gts[0], args.repeats, args.out)
+        return
+    lines = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for m in args.gts:
+            repeats = args.repeats or (3 if m <= 10 else 2 if m <= 100 else 1)
+            res = {k: spawn(k, m, repeats, tmp) for k in IMPLS}
+            for ours_key, peer_key, peer_name, cmp in (
+                ('ours_mmdet', 'mmdet', 'mmdet.TaskAlignedAssigner',
+                 compare_mmdet),
+                ('ours_ultralytics', 'ultralytics',
+                 'ultralytics.TaskAlignedAssigner', compare_ultralytics)):
+                ours, peer = res[ours_key], res[peer_key]
+                line = dict(bench=f'assigner_M{m}', mode=ours_key[5:],
+                            peer=peer_name)
+                if 'error' in ours or 'error' in peer:
+                    line.update(ours_error=ours.get('error'),
+                                peer_error=peer.get('error'))
+                else:
+                    line.update(
+                        ours_s=round(ours['time'], 4),
+                        peer_s=round(peer['time'], 4),
+                        ratio=round(peer['time'] / ours['time'], 2),
+                        max_abs_diff=cmp(ours['result'], peer['result']),
+                        ours_peak_mb=round(ours['peak_mb'], 1),
+                        peer_peak_mb=round(peer['peak_mb'], 1))
+                lines.append(line)
+                print(json.dumps(line), flush=True)
+    for line in lines:
+        print(json.dumps(line))
+
+
+if __name__ == '__main__':
+    main()
