@@ -92,6 +92,11 @@ def sample_to_arrays(data_sample: dict) -> dict:
     return out
 
 
+def _xywh_to_xyxy(boxes: np.ndarray) -> np.ndarray:
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    return np.concatenate([b[:, :2], b[:, :2] + b[:, 2:]], axis=1)
+
+
 def _concat(samples: List[dict]) -> dict:
     """Flat arrays over samples; image index = position in ``samples``."""
     ids = [s['img_id'] for s in samples]
@@ -111,6 +116,11 @@ def _concat(samples: List[dict]) -> dict:
         flat[f'{prefix}_imgs'] = np.repeat(
             np.arange(len(samples)),
             [len(s[f'{prefix}_labels']) for s in samples])
+    flat['gt_crowd'] = np.concatenate(
+        [np.zeros(0, bool)] + [
+            np.asarray(s['gt_crowd'], bool) if s.get('gt_crowd') is not None
+            else np.zeros(len(s['gt_labels']), bool) for s in samples
+        ])
     if samples and all(s.get('gt_areas') is not None for s in samples):
         flat['gt_areas'] = np.concatenate([s['gt_areas'] for s in samples])
     else:
@@ -125,7 +135,8 @@ def compute_detection_metrics(samples: List[dict],
                               iou_thrs: Sequence[float] = (0.5, ),
                               legacy_coords: bool = True,
                               ignore_as: str = 'difficult',
-                              score_thr: float = 0.5) -> dict:
+                              score_thr: float = 0.5,
+                              box_format: str = 'xyxy') -> dict:
     """Evaluate compact per-image samples (see :func:`sample_to_arrays`).
 
     Images are ranked for score ties in the order of ``samples``.
@@ -140,7 +151,11 @@ def compute_detection_metrics(samples: List[dict],
             ``'difficult'`` (an ignore region matched once, VOC) or
             ``'crowd'`` (COCO ``iscrowd``). VOC metrics always treat it as
             difficult.
+            A sample's optional ``gt_crowd`` flags are always crowd (and
+            ignored by the VOC metrics).
         score_thr (float): Score threshold of the P/R/F1 table.
+        box_format (str): ``'xyxy'`` or ``'xywh'`` (COCO json); COCO-style
+            evaluation takes ``xywh`` as is, so it sees pycocotools' numbers.
 
     Returns:
         dict: ``metrics``: flat ``{key: float}`` (``voc07/mAP``,
@@ -158,16 +173,23 @@ def compute_detection_metrics(samples: List[dict],
         raise ValueError("ignore_as must be 'difficult' or 'crowd', got "
                          f'{ignore_as!r}')
     f = _concat(samples)
+    crowd, ign = f['gt_crowd'], f['gt_ignore'].astype(bool)
+    if ignore_as == 'crowd':
+        crowd, ign = crowd | ign, np.zeros_like(ign)
     num_classes = len(classes)
     common = dict(num_classes=num_classes, num_images=len(samples),
                   img_names=f['img_names'])
     metrics, per_class, curves = {}, {}, {}
     voc = [m for m in metric if m in VOC_MODES]
     if voc:
+        det_boxes, gt_boxes = f['det_boxes'], f['gt_boxes']
+        if box_format == 'xywh':
+            det_boxes, gt_boxes = _xywh_to_xyxy(det_boxes), _xywh_to_xyxy(
+                gt_boxes)
         res = voc_eval(
-            f['det_boxes'], f['det_scores'], f['det_labels'], f['det_imgs'],
-            f['gt_boxes'], f['gt_labels'], f['gt_imgs'],
-            gt_ignore=f['gt_ignore'], iou_thrs=iou_thrs,
+            det_boxes, f['det_scores'], f['det_labels'], f['det_imgs'],
+            gt_boxes, f['gt_labels'], f['gt_imgs'],
+            gt_ignore=ign | crowd, iou_thrs=iou_thrs,
             legacy_coords=legacy_coords,
             modes=[VOC_MODES[m] for m in voc], **common)
         several = len(iou_thrs) > 1
@@ -186,13 +208,11 @@ def compute_detection_metrics(samples: List[dict],
                 for k, c in enumerate(classes)
             ]
     if 'coco' in metric:
-        ign = f['gt_ignore']
         res = coco_eval(
             f['det_boxes'], f['det_scores'], f['det_labels'], f['det_imgs'],
-            f['gt_boxes'], f['gt_labels'], f['gt_imgs'],
-            gt_iscrowd=ign if ignore_as == 'crowd' else None,
-            gt_ignore=ign if ignore_as == 'difficult' else None,
-            gt_areas=f['gt_areas'], **common)
+            f['gt_boxes'], f['gt_labels'], f['gt_imgs'], gt_iscrowd=crowd,
+            gt_ignore=ign, gt_areas=f['gt_areas'], box_format=box_format,
+            **common)
         for name, v in zip(COCO_STAT_NAMES, res['stats']):
             metrics[f'coco/{name}'] = float(v)
         prec = res['precision'][:, :, :, 0, -1]  # all areas, 100 dets
