@@ -50,14 +50,24 @@ def same_group_pairs(det_keys: np.ndarray,
                      gt_keys: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     """All (detection, GT) index pairs sharing a key (image and class).
 
+    Keys must be non-negative integers.
+
     Returns:
         tuple: ``det_idx`` and ``gt_idx`` (int64), grouped by detection in
         ascending detection index, GTs of a detection in ascending index.
     """
     g_order = np.argsort(gt_keys, kind='stable')
-    gk = gt_keys[g_order]
-    start = np.searchsorted(gk, det_keys, side='left')
-    counts = np.searchsorted(gk, det_keys, side='right') - start
+    num_keys = int(max(det_keys.max(initial=-1), gt_keys.max(initial=-1))) + 1
+    if num_keys <= 4 * (len(det_keys) + len(gt_keys)) + 1024:
+        # dense key space: a table lookup instead of a binary search
+        counts_per_key = np.bincount(gt_keys, minlength=num_keys)
+        starts_per_key = np.cumsum(counts_per_key) - counts_per_key
+        start = starts_per_key[det_keys]
+        counts = counts_per_key[det_keys]
+    else:
+        gk = gt_keys[g_order]
+        start = np.searchsorted(gk, det_keys, side='left')
+        counts = np.searchsorted(gk, det_keys, side='right') - start
     det_idx = np.repeat(np.arange(len(det_keys)), counts)
     offsets = np.cumsum(counts) - counts
     pos = start[det_idx] + np.arange(len(det_idx)) - offsets[det_idx]
