@@ -1,5 +1,6 @@
 import os
 import os.path as osp
+import subprocess
 import sys
 
 import pytest
@@ -32,3 +33,18 @@ def python_env() -> dict:
     env['PYTHONPATH'] = REPO_ROOT + os.pathsep + env.get('PYTHONPATH', '')
     env.setdefault('OMP_NUM_THREADS', '1')
     return env
+
+
+def run_ok(cmd: list, timeout: int = 900, **env_extra) -> str:
+    """Run a command from the repo root; fail the test with its output
+    unless it exits 0. Returns stdout and stderr together."""
+    env = python_env()
+    env.update(env_extra)
+    proc = subprocess.run(cmd,
+                          cwd=REPO_ROOT,
+                          env=env,
+                          capture_output=True,
+                          text=True,
+                          timeout=timeout)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout + proc.stderr

@@ -6,7 +6,8 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nobody listens on right now."""
     with socket.socket() as sock:
         sock.bind(('127.0.0.1', 0))
         return sock.getsockname()[1]
@@ -37,7 +38,7 @@ def run_distributed(fn, world_size: int = 2, *args) -> list:
     """
     ctx = mp.get_context('spawn')
     queue = ctx.SimpleQueue()
-    port = _free_port()
+    port = free_port()
     procs = [
         ctx.Process(
             target=_worker, args=(r, world_size, port, fn, args, queue))

@@ -2,27 +2,19 @@
 import glob
 import json
 import os.path as osp
-import subprocess
 import sys
 
 import pytest
 
-from tests.conftest import REPO_ROOT, python_env
+from tests.conftest import run_ok
+from tests.dist_utils import free_port
 from tests.tiny_configs import write_short_config
 
 
-def run_script(*args, timeout=900):
-    env = python_env()
-    env['PYTHON'] = sys.executable
-    env['PORT'] = str(29500 + hash(args) % 1000)
-    proc = subprocess.run(['bash', *args],
-                          cwd=REPO_ROOT,
-                          env=env,
-                          capture_output=True,
-                          text=True,
-                          timeout=timeout)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc.stdout + proc.stderr
+def run_script(*args):
+    """Run a tools/*.sh script with this interpreter on a free port."""
+    return run_ok(['bash', *args], PYTHON=sys.executable,
+                  PORT=str(free_port()))
 
 
 def test_metrics(work_dir) -> dict:
@@ -59,11 +51,8 @@ def test_dist_test_equals_single_process(dist_trained, tmp_path):
     ckpt = str(work_dir / 'iter_4.pth')
     run_script('tools/dist_test.sh', config, ckpt, '2', '--work-dir',
                str(tmp_path / 'two'))
-    single = subprocess.run(
-        [sys.executable, 'tools/test.py', config, ckpt, '--work-dir',
-         str(tmp_path / 'one')],
-        cwd=REPO_ROOT, env=python_env(), capture_output=True, text=True)
-    assert single.returncode == 0, single.stderr[-3000:]
+    run_ok([sys.executable, 'tools/test.py', config, ckpt, '--work-dir',
+            str(tmp_path / 'one')])
     two, one = test_metrics(tmp_path / 'two'), test_metrics(tmp_path / 'one')
     keys = [k for k in one if 'AP' in k]
     assert keys, one

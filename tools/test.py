@@ -6,15 +6,13 @@ Example:
 """
 import argparse
 import os
-import os.path as osp
 
 from mmengine.config import Config, DictAction
 from mmengine.evaluator import DumpResults
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
 
 import mmext  # noqa: F401  (allows mmengine checkpoints under torch>=2.6)
-from mmext.utils import check_dataset_config, setup_cpu_distributed
+from mmext.utils import (build_runner, check_dataset_config,
+                         load_run_config, setup_cpu_distributed)
 
 
 def parse_args(argv=None):
@@ -73,15 +71,8 @@ def enable_visualization(cfg: Config, args) -> None:
 
 def build_test_config(args) -> Config:
     """Load the config and apply the command-line options to it."""
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+    cfg = load_run_config(args.config, args.launcher, args.cfg_options,
+                          args.work_dir)
     cfg.load_from = args.checkpoint
     if args.show or args.show_dir:
         enable_visualization(cfg, args)
@@ -93,10 +84,7 @@ def main(argv=None):
     cfg = build_test_config(args)
     check_dataset_config(cfg, splits=('test', ), quick=True)
     setup_cpu_distributed(cfg, args.launcher)
-    if 'runner_type' in cfg:
-        runner = RUNNERS.build(cfg)
-    else:
-        runner = Runner.from_cfg(cfg)
+    runner = build_runner(cfg)
     if args.out is not None:
         runner.test_evaluator.metrics.append(
             DumpResults(out_file_path=args.out))

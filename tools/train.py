@@ -9,14 +9,12 @@ Example:
 """
 import argparse
 import os
-import os.path as osp
 
 from mmengine.config import Config, DictAction
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
 
 import mmext  # noqa: F401  (allows mmengine checkpoints under torch>=2.6)
-from mmext.utils import check_dataset_config, setup_cpu_distributed
+from mmext.utils import (build_runner, check_dataset_config,
+                         load_run_config, setup_cpu_distributed)
 
 
 def parse_args(argv=None):
@@ -61,15 +59,8 @@ def parse_args(argv=None):
 
 def build_train_config(args) -> Config:
     """Load the config and apply the command-line options to it."""
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+    cfg = load_run_config(args.config, args.launcher, args.cfg_options,
+                          args.work_dir)
     if args.amp:
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.loss_scale = 'dynamic'
@@ -95,10 +86,7 @@ def main(argv=None):
     # fail before the Runner starts, with one message naming every bad path
     check_dataset_config(cfg, splits=('train', 'val', 'test'), quick=True)
     setup_cpu_distributed(cfg, args.launcher)
-    if 'runner_type' in cfg:
-        runner = RUNNERS.build(cfg)
-    else:
-        runner = Runner.from_cfg(cfg)
+    runner = build_runner(cfg)
     runner.train()
 
 

@@ -59,3 +59,8 @@ val_dataloader = dict(
     persistent_workers=False,
     dataset=dict(data_root=data_root, pipeline=test_pipeline))
 test_dataloader = val_dataloader
+
+# VOC07 11-point mAP (the VOC0712 recipe's figure) plus the COCO-style stats,
+# from one pass (difficult boxes are ignored regions for both)
+val_evaluator = dict(type='mmext.DetectionAP', metric=('voc07', 'coco'))
+test_evaluator = val_evaluator
