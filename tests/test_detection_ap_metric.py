@@ -161,3 +161,19 @@ def test_two_process_evaluation_equals_one(voc_samples):
                        samples)
     results = run_distributed(_dist_eval, 2, meta, samples)
     assert results[0] == single and results[1] == single
+
+
+def test_relative_pr_curve_dir_goes_to_work_dir(voc_samples, tmp_path):
+    from mmengine.logging import MMLogger
+
+    from mmext.evaluation.metrics import DetectionAP
+    meta, samples = voc_samples
+    # what the Runner sets up: work_dir/<timestamp>/<timestamp>.log
+    (tmp_path / '20260101').mkdir()
+    MMLogger.get_instance(
+        'pr_dir_test', log_file=str(tmp_path / '20260101' / '20260101.log'))
+    res = _evaluate(DetectionAP(metric='voc12', pr_curve_dir='pr'), meta,
+                    samples)
+    assert 'voc12/mAP' in res
+    data = (tmp_path / 'pr' / 'pr_curves_iou50.json').read_text()
+    assert '"best_f1"' in data

@@ -1,5 +1,6 @@
 """One evaluator for VOC07 / VOC12 mAP and the 12 COCO box stats."""
 import json
+import logging
 import os
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Union
@@ -365,12 +366,17 @@ class DetectionAP(BaseMetric):
         return out['metrics']
 
     def _resolve_dir(self) -> str:
-        """``pr_curve_dir``, relative ones under the runner's work_dir (the
-        parent of the log folder ``work_dir/<timestamp>``)."""
+        """``pr_curve_dir``; a relative one goes under the runner's work_dir,
+        found from the log file the runner writes to
+        (``work_dir/<timestamp>/<timestamp>.log``), else under the current
+        directory."""
         if osp.isabs(self.pr_curve_dir):
             return self.pr_curve_dir
-        log_file = getattr(MMLogger.get_current_instance(), 'log_file', None)
-        base = osp.dirname(osp.dirname(log_file)) if log_file else '.'
+        base = '.'
+        for handler in MMLogger.get_current_instance().handlers:
+            if isinstance(handler, logging.FileHandler):
+                base = osp.dirname(osp.dirname(handler.baseFilename))
+                break
         return osp.join(base, self.pr_curve_dir)
 
 
