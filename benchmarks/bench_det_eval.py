@@ -245,13 +245,15 @@ def run_worker(name, data_dir):
     return json.loads(proc.stdout.strip().splitlines()[-1]), None
 
 
-def bench_coco(scene, repeat):
+def bench_coco(scene, repeat, peers=tuple(COCO_PEERS)):
     lines = []
     with tempfile.TemporaryDirectory() as tmp:
         write_coco_inputs(scene, tmp)
         ours = [run_worker('mmext', tmp)[0] for _ in range(repeat)]
         best = min(ours, key=lambda r: r['seconds'])
         for peer, mod in COCO_PEERS.items():
+            if peer not in peers:
+                continue
             try:
                 __import__(mod)
             except ImportError as e:
@@ -283,6 +285,9 @@ def main():
     parser.add_argument('--repeat', type=int, default=1,
                         help='runs per contender; the fastest counts')
     parser.add_argument('--only', choices=('voc', 'coco'), default=None)
+    parser.add_argument('--peers', nargs='+', choices=tuple(COCO_PEERS),
+                        default=tuple(COCO_PEERS),
+                        help='COCO evaluators to compare with')
     parser.add_argument('--worker', nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -301,7 +306,7 @@ def main():
                           0.01, integer=False)
         print(f"COCO scene: {coco['num_images']} images, "
               f"{len(coco['gt_labels'])} GT, {len(coco['det_labels'])} dets")
-        lines += bench_coco(coco, args.repeat)
+        lines += bench_coco(coco, args.repeat, args.peers)
     for line in lines:
         print(json.dumps(line))
 

@@ -82,13 +82,28 @@ def coco_match(det_keys: np.ndarray, det_xywh: np.ndarray,
     # best last: non-ignored first, then highest IoU, then the later GT
     srt = np.lexsort((g_idx, iou, d_idx))
     d_idx, g_idx, iou = d_idx[srt], g_idx[srt], iou[srt]
+    # An (image, class) group whose GTs are all ignored or all not, under
+    # area range a and under area range 0, is matched the same under both:
+    # the preference then only looks at IoU. Only the other groups are
+    # matched again for a > 0; the rest copy area range 0.
+    _, gt_group = np.unique(gt_keys, return_inverse=True)
+    n_groups = int(gt_group.max(initial=-1)) + 1
+    n_all = np.bincount(gt_group, minlength=n_groups)
+    n_reg = [
+        np.bincount(gt_group[~gt_ignored[a]], minlength=n_groups)
+        for a in range(num_a)
+    ]
+    mixed = [(r > 0) & (r < n_all) for r in n_reg]
+    redo = [np.ones(n_groups, bool)] + [mixed[a] | mixed[0]
+                                        for a in range(1, num_a)]
     by_area = []
     for a in range(num_a):
+        sub = redo[a][gt_group[g_idx]]
+        d, g, v = d_idx[sub], g_idx[sub], iou[sub]
         # already sorted by detection: a stable pass on (det, regular) is
         # near linear
-        key = d_idx * 2 + ~gt_ignored[a, g_idx]
-        srt = np.argsort(key, kind='stable')
-        by_area.append((d_idx[srt], g_idx[srt], iou[srt]))
+        srt = np.argsort(d * 2 + ~gt_ignored[a, g], kind='stable')
+        by_area.append((d[srt], g[srt], v[srt]))
     # all (threshold, area range) combinations side by side, keyed apart
     dkeys, gts = [], []
     for t in range(num_t):
@@ -100,15 +115,20 @@ def coco_match(det_keys: np.ndarray, det_xywh: np.ndarray,
             gts.append(g[keep])
     dkey = np.concatenate(dkeys)
     gt = np.concatenate(gts)
-    gkey = dkey // n * num_g + gt
+    del dkeys, gts, by_area
+    # GT state tables only over GTs that are candidates somewhere
+    used_gt, gt_c = np.unique(gt, return_inverse=True)
+    num_gc = len(used_gt)
+    gkey = dkey // n * num_gc + gt_c
+    del gt_c
     crowd = gt_iscrowd[gt]
     big = np.iinfo(np.int64).max
-    top = np.full(num_t * num_a * num_g, big)
-    taken = np.zeros(num_t * num_a * num_g, dtype=bool)
-    resolved = np.zeros(num_t * num_a * n, dtype=bool)
+    top = np.full(num_t * num_a * num_gc, big)
+    taken = np.zeros(num_t * num_a * num_gc, dtype=bool)
     acc_d, acc_g = [], []
     while len(dkey):
-        # each detection proposes its best remaining GT (its last entry)
+        # each detection proposes its best remaining GT (its last entry);
+        # entries of one detection are contiguous
         last = np.ones(len(dkey), dtype=bool)
         last[:-1] = dkey[1:] != dkey[:-1]
         # the highest ranked unresolved detection still wanting each GT
@@ -117,9 +137,12 @@ def coco_match(det_keys: np.ndarray, det_xywh: np.ndarray,
         top[gkey] = big
         acc_d.append(dkey[accept])
         acc_g.append(gt[accept])
-        resolved[dkey[accept]] = True
         taken[gkey[accept & ~crowd]] = True
-        alive = ~resolved[dkey] & ~taken[gkey]
+        # drop settled detections (all their entries) and taken GTs
+        seg = np.cumsum(np.concatenate([[True], last[:-1]])) - 1
+        settled = np.zeros(seg[-1] + 1, dtype=bool)
+        settled[seg[accept]] = True
+        alive = ~settled[seg] & ~taken[gkey]
         dkey, gkey, gt, crowd = (dkey[alive], gkey[alive], gt[alive],
                                  crowd[alive])
     acc_d = np.concatenate(acc_d) if acc_d else np.zeros(0, np.int64)
@@ -127,12 +150,24 @@ def coco_match(det_keys: np.ndarray, det_xywh: np.ndarray,
     srt = np.argsort(acc_d, kind='stable')
     acc_d, acc_g = acc_d[srt], acc_g[srt]
     bounds = np.searchsorted(acc_d, np.arange(num_t * num_a + 1) * n)
-    return [[
-        np.stack([
-            acc_d[bounds[c]:bounds[c + 1]] - c * n, acc_g[bounds[c]:bounds[c +
-                                                                      1]]
-        ]) for c in range(t * num_a, (t + 1) * num_a)
-    ] for t in range(num_t)]
+    out = []
+    for t in range(num_t):
+        per_area = []
+        for a in range(num_a):
+            c = t * num_a + a
+            d = acc_d[bounds[c]:bounds[c + 1]] - c * n
+            g = acc_g[bounds[c]:bounds[c + 1]]
+            if a > 0:
+                # groups not matched again: copy area range 0
+                d0, g0 = per_area[0]
+                same = ~redo[a][gt_group[g0]]
+                d = np.concatenate([d0[same], d])
+                g = np.concatenate([g0[same], g])
+                srt = np.argsort(d, kind='stable')
+                d, g = d[srt], g[srt]
+            per_area.append((d, g))
+        out.append([np.stack(x) for x in per_area])
+    return out
 
 
 def _first_reaching(num_gts: np.ndarray, rec_thrs: np.ndarray) -> np.ndarray:
@@ -217,8 +252,7 @@ def coco_eval(det_boxes,
     gt_iscrowd = check_flags('ground truth', 'iscrowd', gt_iscrowd, num_g)
     gt_ignore = check_flags('ground truth', 'ignore', gt_ignore, num_g)
     if box_format == 'xyxy':
-        det_boxes = np.concatenate(
-            [det_boxes[:, :2], det_boxes[:, 2:] - det_boxes[:, :2]], 1)
+        # detections are converted below, after ordering (one copy less)
         gt_boxes = np.concatenate(
             [gt_boxes[:, :2], gt_boxes[:, 2:] - gt_boxes[:, :2]], 1)
     if gt_areas is None:
@@ -243,7 +277,10 @@ def coco_eval(det_boxes,
     keep = in_group[order] < max_dets[-1]
     order = order[keep]
     in_group = in_group[order]
-    det_xywh = det_boxes[order]
+    det_xywh = np.take(det_boxes, order, axis=0)
+    del det_boxes
+    if box_format == 'xyxy':
+        det_xywh[:, 2:] -= det_xywh[:, :2]
     det_lab = det_labels[order]
     det_score = det_scores[order]
     det_area = det_xywh[:, 2] * det_xywh[:, 3]
@@ -289,7 +326,7 @@ def coco_eval(det_boxes,
                 keep = within[md_]
                 md_, mg_ = md_[keep], mg_[keep]
                 cls = det_lab[md_]
-                seg = np.searchsorted(cls, cls, side='left')
+                seg = np.searchsorted(cls, np.arange(num_classes))[cls]
                 # matched detections that are counted (in range), and TPs,
                 # cumulated within the class
                 inr = np.cumsum(~det_out[a, md_])

@@ -18,12 +18,23 @@ def score_order(scores: np.ndarray, labels: np.ndarray,
     # three stable passes, least significant key first; cheaper than
     # lexsort: inputs usually come image by image (timsort is linear on
     # sorted runs) and small label ranges use radix sort
-    order = np.argsort(imgs, kind='stable')
+    order = stable_argsort_int(imgs)
     order = order[np.argsort(-scores[order], kind='stable')]
-    lab = labels[order]
-    if len(lab) and 0 <= lab.min() and lab.max() < 2**15:
-        lab = lab.astype(np.int16)
-    return order[np.argsort(lab, kind='stable')]
+    return order[stable_argsort_int(labels[order])]
+
+
+def stable_argsort_int(keys: np.ndarray) -> np.ndarray:
+    """Stable argsort of integers; non-negative keys below 2**30 take two
+    16-bit radix passes (NumPy radix-sorts only 16-bit integers), which is
+    several times faster than its int64 timsort."""
+    keys = np.asarray(keys)
+    if len(keys) == 0 or keys.min() < 0 or keys.max() >= 2**30:
+        return np.argsort(keys, kind='stable')
+    if keys.max() < 2**15:
+        return np.argsort(keys.astype(np.int16), kind='stable')
+    order = np.argsort((keys & 0x7FFF).astype(np.int16), kind='stable')
+    hi = (keys[order] >> 15).astype(np.int16)
+    return order[np.argsort(hi, kind='stable')]
 
 
 def group_rank(keys: np.ndarray, order: np.ndarray) -> np.ndarray:
@@ -38,7 +49,7 @@ def group_rank(keys: np.ndarray, order: np.ndarray) -> np.ndarray:
         np.ndarray: ``(N,)`` int64, 0 for the first of each group.
     """
     k = keys[order]
-    by_group = np.argsort(k, kind='stable')
+    by_group = stable_argsort_int(k)
     ks = k[by_group]
     start = np.searchsorted(ks, ks, side='left')
     rank = np.empty(len(keys), dtype=np.int64)
