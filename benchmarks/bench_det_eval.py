@@ -23,7 +23,6 @@ import argparse
 import contextlib
 import io
 import json
-import os
 import os.path as osp
 import subprocess
 import sys
@@ -99,7 +98,8 @@ def bench_voc(scene, repeat):
     g_split = np.searchsorted(s['gt_imgs'], np.arange(s['num_images'] + 1))
     for i in range(s['num_images']):
         a, b = d_split[i], d_split[i + 1]
-        box_score = np.hstack([s['det_boxes'][a:b], s['det_scores'][a:b, None]])
+        box_score = np.hstack(
+            [s['det_boxes'][a:b], s['det_scores'][a:b, None]])
         lab = s['det_labels'][a:b]
         dets.append([box_score[lab == c] for c in range(k)])
         a, b = g_split[i], g_split[i + 1]

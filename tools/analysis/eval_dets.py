@@ -201,8 +201,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         choices=ALLOWED_METRICS)
     parser.add_argument('--iou-thrs', nargs='+', type=float, default=[0.5],
                         help='IoU thresholds of the VOC metrics')
-    parser.add_argument('--legacy-coords', action=argparse.BooleanOptionalAction,
-                        default=True,
+    parser.add_argument('--legacy-coords',
+                        action=argparse.BooleanOptionalAction, default=True,
                         help='VOC +1 pixel box widths (default: on)')
     parser.add_argument('--out', help='write the flat metrics json here')
     args = parser.parse_args(argv)

@@ -267,8 +267,6 @@ def coco_eval(det_boxes,
     max_dets = list(max_dets)
     num_t, num_r, num_a, num_m = (len(iou_thrs), len(rec_thrs),
                                   len(area_rng), len(max_dets))
-    num_imgs = int(max(det_imgs.max(initial=-1),
-                       gt_imgs.max(initial=-1))) + 1
 
     # keep the top max_dets[-1] detections per (image, class)
     det_keys = det_imgs * num_classes + det_labels

@@ -160,7 +160,8 @@ def compute_detection_metrics(samples: List[dict],
 
     Returns:
         dict: ``metrics``: flat ``{key: float}`` (``voc07/mAP``,
-        ``voc07/AP50``.. when several thresholds, ``coco/AP``..); ``per_class``:
+        ``voc07/AP50``.. when several thresholds, ``coco/AP``..);
+        ``per_class``:
         ``{key prefix: {class: AP}}`` (``voc07/AP`` or ``voc07/AP50/AP``
         when several thresholds, ``coco/AP``); ``curves``: per VOC metric
         and threshold the per-class curves and P/R/F1 rows.
