@@ -132,3 +132,22 @@ def test_bad_input_errors(bad, msg):
     kwargs.update(bad)
     with pytest.raises(ValueError, match=msg):
         voc_eval(**kwargs)
+
+
+def test_pr_thresholds():
+    from mmext.evaluation.functional import (best_f1_threshold, pr_curve,
+                                             prf_at_threshold)
+    tp = np.array([1, 1, 0, 1, 0, 0], bool)
+    scores = np.array([.9, .8, .7, .7, .4, .3])
+    c = pr_curve(tp, ~tp, scores, num_gts=4)
+    np.testing.assert_allclose(c['precision'], [1, 1, 2 / 3, .75, .6, .5])
+    np.testing.assert_allclose(c['recall'], [.25, .5, .5, .75, .75, .75])
+    at = prf_at_threshold(c['precision'], c['recall'], scores, 0.5)
+    assert at == pytest.approx(dict(precision=.75, recall=.75, f1=.75))
+    assert prf_at_threshold(c['precision'], c['recall'], scores,
+                            0.95)['f1'] == 0.0
+    # tied scores .7 cannot be split: the cut after both gives F1 .75
+    best = best_f1_threshold(c['precision'], c['recall'], scores)
+    assert best['score_thr'] == .7 and best['f1'] == pytest.approx(.75)
+    assert best_f1_threshold(np.zeros(0), np.zeros(0),
+                             np.zeros(0))['score_thr'] == float('inf')
