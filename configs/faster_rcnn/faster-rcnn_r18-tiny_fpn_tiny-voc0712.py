@@ -31,4 +31,5 @@ auto_scale_lr = dict(enable=False, base_batch_size=16)
 
 default_hooks = dict(
     logger=dict(interval=10),
-    checkpoint=dict(interval=max_epochs, max_keep_ckpts=1))
+    checkpoint=dict(
+        interval=max_epochs, max_keep_ckpts=1, save_best='voc07/mAP'))
