@@ -363,12 +363,17 @@ class _RunningState:
     def offer_best(self, start: int, ious: Tensor, metrics: Tensor) -> None:
         """Fold (B, K, A) candidate IoUs (-inf: not a candidate) in."""
         chunk_max, chunk_arg = ious.max(dim=1)
+        self.offer_reduced(
+            start, chunk_max, chunk_arg,
+            metrics.gather(1, chunk_arg[:, None]).squeeze(1))
+
+    def offer_reduced(self, start: int, chunk_max: Tensor, chunk_arg: Tensor,
+                      chunk_metric: Tensor) -> None:
+        """Fold a chunk's (B, A) best IoU, its GT and metric in."""
         better = chunk_max > self.best_iou  # strict: earlier GT wins ties
         self.best_iou = torch.where(better, chunk_max, self.best_iou)
         self.best_idx = torch.where(better, chunk_arg + start, self.best_idx)
-        self.best_metric = torch.where(
-            better, metrics.gather(1, chunk_arg[:, None]).squeeze(1),
-            self.best_metric)
+        self.best_metric = torch.where(better, chunk_metric, self.best_metric)
 
     def offer_selected(self, start: int, selected: Tensor, ious: Tensor,
                        metrics: Tensor) -> None:
@@ -426,7 +431,10 @@ def _mmdet_chunk(state: _RunningState, chunk: _Chunk, scores: Tensor,
     #    image's (A, K) block has mmdet's memory layout: torch's vectorised
     #    and scalar pow can differ in the last bit, and which one an element
     #    gets depends on its position in the block
-    ious = iou_fn(pred_bboxes[:, :, None], chunk.bboxes[:, None])
+    if iou_fn is box_iou:
+        ious = _sparse_box_iou(pred_bboxes, chunk.bboxes)
+    else:
+        ious = iou_fn(pred_bboxes[:, :, None], chunk.bboxes[:, None])
     index = chunk.labels[:, None].expand(-1, scores.shape[1], -1)
     pair_scores = scores.gather(2, index)
     metrics = torch.stack([
@@ -443,12 +451,52 @@ def _mmdet_chunk(state: _RunningState, chunk: _Chunk, scores: Tensor,
     keep = (top_metric > 0) & _centers_inside(
         top_centers, chunk.bboxes[:, None], center_eps)
     keep &= chunk.valid[:, None]
-    # 4. per anchor, highest IoU among the GTs that kept it
-    cand = torch.full_like(ious, -math.inf)
-    cand.scatter_(1, top_idx,
-                  torch.where(keep, ious.gather(1, top_idx), -math.inf))
-    state.offer_best(chunk.start, cand.transpose(1, 2),
-                     metrics.transpose(1, 2))
+    # 4. per anchor, highest IoU among the GTs that kept it (lowest GT
+    #    index on ties), reduced over the (B, k, K) candidates only
+    num_gts = ious.shape[2]
+    cand_iou = torch.where(keep, ious.gather(1, top_idx), -math.inf)
+    flat_idx = top_idx.flatten(1)
+    best = cand_iou.new_full(ious.shape[:2], -math.inf)
+    best.scatter_reduce_(1, flat_idx, cand_iou.flatten(1), 'amax')
+    hit = keep & (cand_iou == best.gather(1, flat_idx).view_as(cand_iou))
+    gt_ids = torch.arange(num_gts, device=ious.device).expand_as(top_idx)
+    arg = torch.full_like(best, num_gts, dtype=torch.long)
+    arg.scatter_reduce_(1, flat_idx,
+                        torch.where(hit, gt_ids, num_gts).flatten(1), 'amin')
+    arg = arg.clamp_(max=num_gts - 1)
+    state.offer_reduced(chunk.start, best, arg,
+                        metrics.gather(2, arg[..., None]).squeeze(2))
+
+
+def _sparse_box_iou(pred_bboxes: Tensor, gt_bboxes: Tensor) -> Tensor:
+    """(B, A, K) :func:`box_iou` of every (prediction, GT) pair, bit for bit,
+    with the float work done only on pairs whose boxes overlap.
+
+    Elsewhere the width or height clamps to 0, so :func:`box_iou` is +0
+    there; ``min(x2, X2) - max(x1, X1) > 0`` holds exactly when
+    ``x2 > x1, x2 > X1, X2 > x1, X2 > X1`` (finite floats), so a few bool
+    comparisons find the pairs that need the arithmetic.
+    """
+    neg = pred_bboxes.new_full((), -math.inf)
+    # a box that is empty along an axis overlaps nothing along it: its far
+    # side goes to -inf so that the cross comparisons fail
+    p_x2 = torch.where(pred_bboxes[..., 2] > pred_bboxes[..., 0],
+                       pred_bboxes[..., 2], neg)[:, :, None]
+    p_y2 = torch.where(pred_bboxes[..., 3] > pred_bboxes[..., 1],
+                       pred_bboxes[..., 3], neg)[:, :, None]
+    g_x2 = torch.where(gt_bboxes[..., 2] > gt_bboxes[..., 0],
+                       gt_bboxes[..., 2], neg)[:, None]
+    g_y2 = torch.where(gt_bboxes[..., 3] > gt_bboxes[..., 1],
+                       gt_bboxes[..., 3], neg)[:, None]
+    hit = p_x2 > gt_bboxes[:, None, :, 0]
+    hit &= g_x2 > pred_bboxes[:, :, None, 0]
+    hit &= p_y2 > gt_bboxes[:, None, :, 1]
+    hit &= g_y2 > pred_bboxes[:, :, None, 1]
+    b, a, g = hit.nonzero(as_tuple=True)
+    del hit
+    ious = pred_bboxes.new_zeros(pred_bboxes.shape[:2] + gt_bboxes.shape[1:2])
+    ious[b, a, g] = box_iou(pred_bboxes[b, a], gt_bboxes[b, g])
+    return ious
 
 
 def _block_metric(scores: Tensor, ious: Tensor, valid: Tensor, alpha: float,
@@ -456,11 +504,16 @@ def _block_metric(scores: Tensor, ious: Tensor, valid: Tensor, alpha: float,
     """(A, K) metric of one image, pow over its valid GTs only (mmdet's
     contiguous (A, M) block); zero in padding columns."""
     if bool(valid.all()):
-        return scores**alpha * ious**beta
+        return _pow(scores, alpha) * ious**beta
     cols = valid.nonzero().squeeze(1)
     metrics = torch.zeros_like(ious)
-    metrics[:, cols] = scores[:, cols]**alpha * ious[:, cols]**beta
+    metrics[:, cols] = _pow(scores[:, cols], alpha) * ious[:, cols]**beta
     return metrics
+
+
+def _pow(x: Tensor, exponent: float) -> Tensor:
+    """``x**exponent``; ``x**1`` is a copy in torch, so it is skipped."""
+    return x if exponent == 1 else x**exponent
 
 
 class _Pairs(NamedTuple):
