@@ -36,10 +36,16 @@ if ! step mmcv; then
     # torch >= 2.5 headers need C++20 while mmcv 2.1.0 asks for -std=c++17.
     echo "[setup] building mmcv 2.1.0 from source (about 13 minutes on 2 cores)"
     tmp=$(mktemp -d)
-    (cd "$tmp" && $OLDPWD/$VENV/bin/python -m pip download --no-deps --no-binary=:all: 'mmcv==2.1.0' \
-      && tar xzf mmcv-2.1.0.tar.gz \
-      && sed -i "s/'-std=c++17'/'-std=c++20'/g" mmcv-2.1.0/setup.py)
-    MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-$(nproc)} $PIP install --no-build-isolation --no-deps "$tmp/mmcv-2.1.0"
+    $PIP install ninja  # parallel compilation of the ops
+    # --no-build-isolation: mmcv's setup.py imports the installed torch
+    $PIP download --no-deps --no-build-isolation --no-binary=:all: \
+      -d "$tmp" 'mmcv==2.1.0'
+    tar xzf "$tmp/mmcv-2.1.0.tar.gz" -C "$tmp"
+    sed -i "s/'-std=c++17'/'-std=c++20'/g" "$tmp/mmcv-2.1.0/setup.py"
+    grep -q -- "-std=c++20" "$tmp/mmcv-2.1.0/setup.py" || {
+      echo "[setup] could not switch mmcv's build to C++20" >&2; exit 1; }
+    MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-$(nproc)} \
+      $PIP install --no-build-isolation "$tmp/mmcv-2.1.0"
     rm -rf "$tmp"
   fi
   done_step mmcv

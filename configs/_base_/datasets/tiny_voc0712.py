@@ -62,5 +62,6 @@ test_dataloader = val_dataloader
 
 # VOC07 11-point mAP (the VOC0712 recipe's figure) plus the COCO-style stats,
 # from one pass (difficult boxes are ignored regions for both)
-val_evaluator = dict(type='mmext.DetectionAP', metric=('voc07', 'coco'))
+val_evaluator = dict(
+    _delete_=True, type='mmext.DetectionAP', metric=('voc07', 'coco'))
 test_evaluator = val_evaluator
