@@ -1,6 +1,10 @@
 # TOOD with mmext's assigner and losses, shrunk for a 2-core CPU, on the
-# shipped tiny VOC0712 data: ResNet-18 layout with 16 base channels, 64-ch
-# FPN and head, no pretrained weights; ATSS warm-up for one epoch only.
+# shipped tiny VOC0712 data: ResNet-18 layout with 16 base channels, 32-ch
+# FPN and head, no pretrained weights; ATSS warm-up for one epoch only;
+# AdamW (from scratch, SGD at lr 0.02 reached VOC07 mAP 0.30 in 8 epochs,
+# AdamW 0.74). About 0.25 s per iteration on 2 idle cores; under CPU
+# contention run with OMP_NUM_THREADS=1 (two processes of 2 OpenMP threads
+# each on 2 cores slow down about 10x).
 # The data differ from the VOC0712 recipe as in
 # configs/_base_/datasets/tiny_voc0712.py (native ~320x256 scale, 8 px box
 # filter, no workers); that file cannot be a second _base_ here because
@@ -14,8 +18,8 @@ model = dict(
         frozen_stages=-1,
         norm_eval=False,
         init_cfg=None),
-    neck=dict(in_channels=[16, 32, 64, 128], out_channels=64),
-    bbox_head=dict(in_channels=64, feat_channels=64, stacked_convs=3),
+    neck=dict(in_channels=[16, 32, 64, 128], out_channels=32),
+    bbox_head=dict(in_channels=32, feat_channels=32, stacked_convs=3),
     train_cfg=dict(initial_epoch=1),
     test_cfg=dict(nms_pre=500))
 
@@ -66,7 +70,7 @@ val_dataloader = dict(
 test_dataloader = val_dataloader
 
 # --- schedule ---
-max_epochs = 12
+max_epochs = 6
 train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=50),
@@ -75,12 +79,21 @@ param_scheduler = [
         begin=0,
         end=max_epochs,
         by_epoch=True,
-        milestones=[10],
+        milestones=[5],
         gamma=0.1)
 ]
 optim_wrapper = dict(
-    optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=0.0001))
+    optimizer=dict(
+        _delete_=True, type='AdamW', lr=0.002, weight_decay=0.05),
+    # training from scratch: clipping keeps early iterations from diverging
+    clip_grad=dict(max_norm=10, norm_type=2))
 auto_scale_lr = dict(enable=False, base_batch_size=16)
 default_hooks = dict(
     logger=dict(interval=10),
     checkpoint=dict(interval=max_epochs, max_keep_ckpts=1))
+
+# VOC07 11-point mAP plus the COCO-style stats from one pass, as in
+# configs/_base_/datasets/tiny_voc0712.py
+val_evaluator = dict(
+    _delete_=True, type='mmext.DetectionAP', metric=('voc07', 'coco'))
+test_evaluator = val_evaluator
