@@ -150,8 +150,10 @@ def _centers_inside(centers: Tensor, gt_bboxes: Tensor,
             & ((gt_bboxes[..., 3] - cy) > eps))
 
 
-def _inside_mask(centers: Tensor, gt_bboxes: Tensor, eps: float) -> Tensor:
-    """(B, M, A) bool: centre ``a`` more than ``eps`` inside GT ``(b, m)``.
+def _inside_mask(centers: Tensor, gt_bboxes: Tensor, valid: Tensor,
+                 eps: float) -> Tensor:
+    """(B, M, A) bool: centre ``a`` more than ``eps`` inside valid GT
+    ``(b, m)``.
 
     The comparisons of :func:`_centers_inside`, element for element, but
     evaluated once per distinct x (and y) coordinate of shared (A, 2)
@@ -161,18 +163,24 @@ def _inside_mask(centers: Tensor, gt_bboxes: Tensor, eps: float) -> Tensor:
     Args:
         centers (Tensor): (A, 2) centres shared by the batch, or (B, A, 2).
         gt_bboxes (Tensor): (B, M, 4) xyxy boxes.
+        valid (Tensor): (B, M) bool, False for padding rows.
         eps (float): margin; sides are compared with a strict ``>``.
     """
     if centers.dim() == 3:
-        return _centers_inside(centers[:, None], gt_bboxes[:, :, None], eps)
+        return _centers_inside(centers[:, None], gt_bboxes[:, :, None],
+                               eps) & valid[:, :, None]
+    # built as (A, B*M): spreading whole rows by index is a copy per anchor
+    boxes = gt_bboxes.reshape(-1, 4)
     inside = None
     for d in (0, 1):
         coords, inverse = torch.unique(centers[:, d], return_inverse=True)
-        ok = (((coords - gt_bboxes[..., d, None]) > eps)
-              & ((gt_bboxes[..., d + 2, None] - coords) > eps))
-        ok = ok.index_select(2, inverse)
-        inside = ok if inside is None else inside & ok
-    return inside
+        coords = coords[:, None]
+        ok = ((coords - boxes[:, d]) > eps) & ((boxes[:, d + 2] - coords) >
+                                               eps)
+        ok = ok.index_select(0, inverse)
+        inside = ok if inside is None else inside.logical_and_(ok)
+    inside.logical_and_(valid.reshape(-1))
+    return inside.t().contiguous().view(*gt_bboxes.shape[:2], -1)
 
 
 def _all_finite(x: Tensor) -> bool:
@@ -329,6 +337,13 @@ def task_aligned_assign(pred_scores: Tensor,
                              center_eps, iou_fn)
             else:
                 _ultralytics_chunk(state, chunk, pairs, bs, gs, topk)
+        if pairs is not None:
+            lo, hi = torch.searchsorted(
+                pairs.key, pairs.key.new_tensor(
+                    [bs.start * num_gts, bs.stop * num_gts])).tolist()
+            state.offer_pairs(pairs.b[lo:hi] - bs.start, pairs.a[lo:hi],
+                              pairs.g[lo:hi], pairs.ious[lo:hi],
+                              pairs.metrics[lo:hi])
         results.append(state.finish(mode, labels[bs], num_gts, norm_eps))
     return TaskAlignedAssignment(*(torch.cat(t) for t in zip(*results)))
 
@@ -360,13 +375,6 @@ class _RunningState:
         self.sel_iou = like.new_zeros(shape)
         self.sel_metric = like.new_zeros(shape)
 
-    def offer_best(self, start: int, ious: Tensor, metrics: Tensor) -> None:
-        """Fold (B, K, A) candidate IoUs (-inf: not a candidate) in."""
-        chunk_max, chunk_arg = ious.max(dim=1)
-        self.offer_reduced(
-            start, chunk_max, chunk_arg,
-            metrics.gather(1, chunk_arg[:, None]).squeeze(1))
-
     def offer_reduced(self, start: int, chunk_max: Tensor, chunk_arg: Tensor,
                       chunk_metric: Tensor) -> None:
         """Fold a chunk's (B, A) best IoU, its GT and metric in."""
@@ -375,17 +383,36 @@ class _RunningState:
         self.best_idx = torch.where(better, chunk_arg + start, self.best_idx)
         self.best_metric = torch.where(better, chunk_metric, self.best_metric)
 
-    def offer_selected(self, start: int, selected: Tensor, ious: Tensor,
+    def offer_selected(self, b: Tensor, a: Tensor, g: Tensor, ious: Tensor,
                        metrics: Tensor) -> None:
-        """Count (B, K, A) bool selections and remember a selecting GT."""
-        self.count += selected.sum(dim=1, dtype=torch.int32)
-        any_sel, arg = selected.max(dim=1)
-        self.sel_idx = torch.where(any_sel, arg + start, self.sel_idx)
-        self.sel_iou = torch.where(
-            any_sel, ious.gather(1, arg[:, None]).squeeze(1), self.sel_iou)
-        self.sel_metric = torch.where(
-            any_sel, metrics.gather(1, arg[:, None]).squeeze(1),
-            self.sel_metric)
+        """Count selections of anchors ``(b, a)`` by GTs ``g`` (1-D lists)
+        and remember a selecting GT (the one, where ``count == 1``)."""
+        self.count.index_put_((b, a), torch.ones_like(b, dtype=torch.int32),
+                              accumulate=True)
+        self.sel_idx[b, a] = g
+        self.sel_iou[b, a] = ious
+        self.sel_metric[b, a] = metrics
+
+    def offer_pairs(self, b: Tensor, a: Tensor, g: Tensor, ious: Tensor,
+                    metrics: Tensor) -> None:
+        """IoU-argmax over all GTs from the nonzero-IoU (b, g, a) pairs of
+        all GTs of the group; every other pair has IoU (and metric) 0, so
+        an anchor without a positive IoU gets GT 0, as a dense argmax."""
+        num_anchors = self.count.shape[1]
+        flat = b * num_anchors + a
+        best = ious.new_zeros(self.count.numel())
+        best.scatter_reduce_(0, flat, ious, 'amax')
+        hit = (ious == best[flat]) & (ious > 0)
+        arg = flat.new_full(best.shape, self.num_gts)
+        arg.scatter_reduce_(0, flat[hit], g[hit], 'amin')
+        arg = torch.where(best > 0, arg, 0)
+        win = hit & (g == arg[flat])
+        metric = metrics.new_zeros(best.shape)
+        metric[flat[win]] = metrics[win]
+        shape = self.count.shape
+        self.best_iou = best.view(shape)
+        self.best_idx = arg.view(shape)
+        self.best_metric = metric.view(shape)
 
     def finish(self, mode: str, labels: Tensor, num_gts: int,
                norm_eps: float) -> TaskAlignedAssignment:
@@ -524,6 +551,7 @@ class _Pairs(NamedTuple):
     ious: Tensor
     metrics: Tensor
     key: Tensor  # b * M + g, non-decreasing
+    pair_key: Tensor  # (b * M + g) * A + a, increasing
 
 
 def _inside_pair_metrics(scores: Tensor, pred_bboxes: Tensor,
@@ -540,38 +568,44 @@ def _inside_pair_metrics(scores: Tensor, pred_bboxes: Tensor,
     boxes = gt_bboxes if min_gt_side is None else torch.where(
         valid[..., None], _widen_small_gts(gt_bboxes, min_gt_side),
         gt_bboxes)
-    inside = _inside_mask(centers, boxes, center_eps)
-    inside &= valid[:, :, None]
+    inside = _inside_mask(centers, boxes, valid, center_eps)
     b, g, a = inside.nonzero(as_tuple=True)
     del inside
     ious = iou_fn(pred_bboxes[b, a], gt_bboxes[b, g])
     metrics = scores[b, a, labels[b, g]].pow(alpha) * ious.pow(beta)
     key = b * gt_bboxes.shape[1] + g  # sorted: nonzero is row-major
-    return _Pairs(b, g, a, ious, metrics, key)
+    return _Pairs(b, g, a, ious, metrics, key,
+                  key * centers.shape[-2] + a)
 
 
 def _ultralytics_chunk(state: _RunningState, chunk: _Chunk, pairs: _Pairs,
                        bs: slice, gs: slice, topk: int) -> None:
     """ultralytics order: centre inside first, t = 0 elsewhere, top-k."""
-    # 1. dense (B, K, A) rows of the chunk's inside pairs, zero elsewhere;
+    # 1. dense (B, K, A) metric of the chunk's inside pairs, zero elsewhere;
     #    a chunk is whole images or a GT slice of one image, so its pairs
     #    are one run of the sorted keys
-    num_gts = pairs.key.new_tensor(state.num_gts)
-    bounds = torch.stack([bs.start * num_gts + gs.start,
-                          (bs.stop - 1) * num_gts + gs.stop])
+    num_gts, num_anchors = state.num_gts, state.count.shape[1]
+    bounds = pairs.key.new_tensor([bs.start * num_gts + gs.start,
+                                   (bs.stop - 1) * num_gts + gs.stop])
     lo, hi = torch.searchsorted(pairs.key, bounds).tolist()
-    shape = (bs.stop - bs.start, gs.stop - gs.start, state.count.shape[1])
-    idx = (pairs.b[lo:hi] - bs.start, pairs.g[lo:hi] - gs.start,
-           pairs.a[lo:hi])
-    inside = torch.zeros(shape, dtype=torch.bool, device=pairs.key.device)
-    inside[idx] = True
-    ious = pairs.ious.new_zeros(shape)
-    ious[idx] = pairs.ious[lo:hi]
+    shape = (bs.stop - bs.start, gs.stop - gs.start, num_anchors)
     metrics = pairs.metrics.new_zeros(shape)
-    metrics[idx] = pairs.metrics[lo:hi]
-    # 2. top-k per GT over that masked metric, restricted to inside anchors
-    top_idx = metrics.topk(min(topk, shape[2]), dim=2).indices
-    selected = torch.zeros_like(inside).scatter_(2, top_idx, True) & inside
-    # 3. count selections; IoU-argmax over all GTs resolves conflicts later
-    state.offer_selected(chunk.start, selected, ious, metrics)
-    state.offer_best(chunk.start, ious, metrics)
+    metrics[pairs.b[lo:hi] - bs.start, pairs.g[lo:hi] - gs.start,
+            pairs.a[lo:hi]] = pairs.metrics[lo:hi]
+    # 2. top-k per GT over that masked metric (zeros included, as
+    #    ultralytics), then keep the candidates that are inside pairs
+    top_metric, top_idx = metrics.topk(min(topk, num_anchors), dim=2)
+    del metrics
+    if not pairs.key.numel():
+        return
+    rows = torch.arange(bs.start, bs.stop, device=top_idx.device)[:, None]
+    cols = torch.arange(gs.start, gs.stop, device=top_idx.device)[None]
+    query = ((rows * num_gts + cols)[..., None] * num_anchors + top_idx)
+    pos = torch.searchsorted(pairs.pair_key, query.flatten()).clamp_(
+        max=pairs.pair_key.numel() - 1)
+    found = (pairs.pair_key[pos] == query.flatten()).view(query.shape)
+    # 3. count the selections; conflicts go to the IoU-argmax over all GTs
+    fb, fg, fk = found.nonzero(as_tuple=True)
+    pos = pos.view(query.shape)[fb, fg, fk]
+    state.offer_selected(fb, top_idx[fb, fg, fk], fg + gs.start,
+                         pairs.ious[pos], top_metric[fb, fg, fk])
