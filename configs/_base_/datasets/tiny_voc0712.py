@@ -63,5 +63,8 @@ test_dataloader = val_dataloader
 # VOC07 11-point mAP (the VOC0712 recipe's figure) plus the COCO-style stats,
 # from one pass (difficult boxes are ignored regions for both)
 val_evaluator = dict(
-    _delete_=True, type='mmext.DetectionAP', metric=('voc07', 'coco'))
+    _delete_=True,
+    type='mmext.DetectionAP',
+    metric=('voc07', 'coco'),
+    classwise=True)
 test_evaluator = val_evaluator
