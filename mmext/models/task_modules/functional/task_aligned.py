@@ -464,10 +464,10 @@ def _mmdet_chunk(state: _RunningState, chunk: _Chunk, scores: Tensor,
         ious = iou_fn(pred_bboxes[:, :, None], chunk.bboxes[:, None])
     index = chunk.labels[:, None].expand(-1, scores.shape[1], -1)
     pair_scores = scores.gather(2, index)
-    metrics = torch.stack([
-        _block_metric(pair_scores[i], ious[i], chunk.valid[i], alpha, beta)
-        for i in range(ious.shape[0])
-    ])
+    metrics = torch.empty_like(ious)
+    for i, all_valid in enumerate(chunk.valid.all(1).tolist()):
+        _block_metric(pair_scores[i], ious[i], chunk.valid[i], all_valid,
+                      alpha, beta, metrics[i])
     # 2. top-k anchors per GT over all anchors (mmdet's candidate order)
     k = min(topk, metrics.shape[1])
     top_metric, top_idx = metrics.topk(k, dim=1)  # (B, k, K)
@@ -526,16 +526,18 @@ def _sparse_box_iou(pred_bboxes: Tensor, gt_bboxes: Tensor) -> Tensor:
     return ious
 
 
-def _block_metric(scores: Tensor, ious: Tensor, valid: Tensor, alpha: float,
-                  beta: float) -> Tensor:
-    """(A, K) metric of one image, pow over its valid GTs only (mmdet's
-    contiguous (A, M) block); zero in padding columns."""
-    if bool(valid.all()):
-        return _pow(scores, alpha) * ious**beta
+def _block_metric(scores: Tensor, ious: Tensor, valid: Tensor,
+                  all_valid: bool, alpha: float, beta: float,
+                  out: Tensor) -> None:
+    """(A, K) metric of one image into ``out``, pow over its valid GTs only
+    (mmdet's contiguous (A, M) block); zero in padding columns."""
+    if all_valid:
+        torch.pow(ious, beta, out=out)
+        out.mul_(_pow(scores, alpha))
+        return
     cols = valid.nonzero().squeeze(1)
-    metrics = torch.zeros_like(ious)
-    metrics[:, cols] = _pow(scores[:, cols], alpha) * ious[:, cols]**beta
-    return metrics
+    out.zero_()
+    out[:, cols] = _pow(scores[:, cols], alpha) * ious[:, cols]**beta
 
 
 def _pow(x: Tensor, exponent: float) -> Tensor:
