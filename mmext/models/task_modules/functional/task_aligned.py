@@ -20,9 +20,18 @@ conflict rule; :func:`task_aligned_assign` implements both exactly:
   chosen by several GTs goes to the highest IoU over *all* GTs (first GT on
   ties). IoU is the CIoU of ultralytics' ``bbox_iou`` clamped at 0.
 
-Memory: GTs are processed in chunks, so the largest temporaries are a few
-(B, chunk, A) tensors plus (B, A) running state; a (B, M, topk, A) tensor is
-never built.
+Memory: GTs are processed in chunks, so the largest float temporaries are a
+few (B, chunk, A) tensors plus (B, A) running state ('ultralytics' mode adds
+one (B, M, A) bool inside mask and the list of inside pairs); a
+(B, M, topk, A) tensor is never built.
+
+Speed, exactly: in 'mmdet' mode the IoU arithmetic runs only on overlapping
+(prediction, GT) pairs (it is +0 elsewhere) but ``iou**beta`` runs densely on
+each image's (A, M) block, because torch's vectorised and scalar ``pow``
+differ in the last bit and mmdet's block layout decides which one each
+element gets. In 'ultralytics' mode the float work runs on the inside pairs;
+only the top-k needs a dense (B, chunk, A) metric; selections and conflicts
+are resolved on the top-k lists and the pairs.
 """
 import math
 from typing import Callable, NamedTuple, Optional
@@ -175,8 +184,8 @@ def _inside_mask(centers: Tensor, gt_bboxes: Tensor, valid: Tensor,
     for d in (0, 1):
         coords, inverse = torch.unique(centers[:, d], return_inverse=True)
         coords = coords[:, None]
-        ok = ((coords - boxes[:, d]) > eps) & ((boxes[:, d + 2] - coords) >
-                                               eps)
+        ok = (coords - boxes[:, d]) > eps
+        ok &= (boxes[:, d + 2] - coords) > eps
         ok = ok.index_select(0, inverse)
         inside = ok if inside is None else inside.logical_and_(ok)
     inside.logical_and_(valid.reshape(-1))
