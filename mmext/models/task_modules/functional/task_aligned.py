@@ -467,16 +467,25 @@ def _mmdet_chunk(state: _RunningState, chunk: _Chunk, scores: Tensor,
     #    image's (A, K) block has mmdet's memory layout: torch's vectorised
     #    and scalar pow can differ in the last bit, and which one an element
     #    gets depends on its position in the block
-    if iou_fn is box_iou:
-        ious = _sparse_box_iou(pred_bboxes, chunk.bboxes)
+    sparse = iou_fn is box_iou
+    if sparse:
+        ious, pairs = _sparse_box_iou(pred_bboxes, chunk.bboxes)
     else:
         ious = iou_fn(pred_bboxes[:, :, None], chunk.bboxes[:, None])
-    index = chunk.labels[:, None].expand(-1, scores.shape[1], -1)
-    pair_scores = scores.gather(2, index)
-    metrics = torch.empty_like(ious)
-    for i, all_valid in enumerate(chunk.valid.all(1).tolist()):
-        _block_metric(pair_scores[i], ious[i], chunk.valid[i], all_valid,
-                      alpha, beta, metrics[i])
+    # with the whole (A, M) block in the chunk, an exact model of torch's
+    # pow kernel and alpha = 1, the metric needs pow only where IoU > 0
+    vec_span = _pow_vector_span(ious, beta) if (
+        sparse and alpha == 1 and chunk.bboxes.shape[1] == state.num_gts) \
+        else None
+    if vec_span is not None:
+        metrics = _sparse_metric(scores, ious, pairs, chunk, beta, vec_span)
+    else:
+        index = chunk.labels[:, None].expand(-1, scores.shape[1], -1)
+        pair_scores = scores.gather(2, index)
+        metrics = torch.empty_like(ious)
+        for i, all_valid in enumerate(chunk.valid.all(1).tolist()):
+            _block_metric(pair_scores[i], ious[i], chunk.valid[i], all_valid,
+                          alpha, beta, metrics[i])
     # 2. top-k anchors per GT over all anchors (mmdet's candidate order)
     k = min(topk, metrics.shape[1])
     top_metric, top_idx = metrics.topk(k, dim=1)  # (B, k, K)
@@ -504,9 +513,109 @@ def _mmdet_chunk(state: _RunningState, chunk: _Chunk, scores: Tensor,
                         metrics.gather(2, arg[..., None]).squeeze(2))
 
 
-def _sparse_box_iou(pred_bboxes: Tensor, gt_bboxes: Tensor) -> Tensor:
+def _sparse_metric(scores: Tensor, ious: Tensor, pairs: tuple, chunk: _Chunk,
+                   beta: float, vec_span: int) -> Tensor:
+    """(B, A, K) ``scores * ious**beta`` (alpha = 1) bit for bit as mmdet's
+    dense (A, M_valid) block per image, with pow only on the overlapping
+    ``pairs`` (b, a, g) (IoU, hence the metric, is 0 elsewhere)."""
+    b, a, g = pairs
+    valid = chunk.valid
+    if not bool(valid.all()):
+        keep = valid[b, g]
+        b, a, g = b[keep], a[keep], g[keep]
+    # element (a, m) of image b sits at a * M_valid + rank(m) of its block
+    num_valid = valid.sum(1)
+    rank = valid.cumsum(1) - 1
+    pos = a * num_valid[b] + rank[b, g]
+    numel = num_valid[b] * ious.shape[1]
+    values = _pow_like_dense(ious[b, a, g], pos, numel, beta, vec_span)
+    metrics = torch.zeros_like(ious)
+    metrics[b, a, g] = scores[b, a, chunk.labels[b, g]] * values
+    return metrics
+
+
+_GRAIN = 32768  # at::internal::GRAIN_SIZE
+_POW_SPANS: dict = {}
+
+
+def _pow_like_dense(x: Tensor, pos: Tensor, numel: Tensor, exponent: float,
+                    vec_span: int) -> Tensor:
+    """``x**exponent`` as torch's CPU kernel computes element ``pos`` of a
+    contiguous tensor of ``numel`` elements: each thread's range runs
+    vectorised in steps of ``vec_span`` and its remainder scalar."""
+    threads = torch.get_num_threads()
+    parts = torch.where(numel < _GRAIN, 1,
+                        numel.div(_GRAIN, rounding_mode='floor') +
+                        (numel % _GRAIN > 0).long()).clamp(max=threads)
+    if threads == 1:
+        parts = torch.ones_like(parts)
+    chunk = (numel + parts - 1).div(parts, rounding_mode='floor')
+    begin = pos.div(chunk, rounding_mode='floor') * chunk
+    end = torch.minimum(begin + chunk, numel)
+    vec_end = begin + (end - begin).div(
+        vec_span, rounding_mode='floor') * vec_span
+    out = _vector_pow(x, exponent, vec_span)
+    scalar = (pos >= vec_end).nonzero().squeeze(1)  # a few per range
+    out[scalar] = _scalar_pow(x[scalar], exponent)
+    return out
+
+
+def _scalar_pow(x: Tensor, exponent: float) -> Tensor:
+    """pow through torch's scalar loop (a strided input is not vectorised)."""
+    return torch.stack([x, x], 1)[:, 0].pow(exponent)
+
+
+def _vector_pow(x: Tensor, exponent: float, vec_span: int) -> Tensor:
+    """pow through torch's vectorised loop: serial pieces (below the grain
+    size) padded to whole vector spans."""
+    piece = (_GRAIN // vec_span - 1) * vec_span
+    n = x.numel()
+    padded = x.new_ones(-(-n // vec_span) * vec_span if n else 0)
+    padded[:n] = x
+    out = torch.empty_like(padded)
+    for i in range(0, padded.numel(), piece):
+        torch.pow(padded[i:i + piece], exponent, out=out[i:i + piece])
+    return out[:n]
+
+
+def _pow_vector_span(like: Tensor, exponent: float) -> Optional[int]:
+    """Elements per vectorised step of torch's CPU pow kernel for this
+    dtype, exponent and thread count, checked once against the dense kernel
+    on values where its vector and scalar paths differ; None when no model
+    reproduces it (or off the CPU): then pow must run densely."""
+    if like.device.type != 'cpu':
+        return None
+    key = (like.dtype, float(exponent), torch.get_num_threads())
+    if key not in _POW_SPANS:
+        _POW_SPANS[key] = _find_vector_span(like.dtype, exponent)
+    return _POW_SPANS[key]
+
+
+def _find_vector_span(dtype: torch.dtype, exponent: float) -> Optional[int]:
+    x = torch.linspace(1e-3, 1 - 1e-3, 1 << 14, dtype=dtype)
+    differ = x[_vector_pow(x, exponent, 64) != _scalar_pow(x, exponent)]
+    if not differ.numel():
+        differ = x  # both paths agree on these: any span is exact
+    for span in (16, 32, 8, 64, 4):
+        ok = True
+        # remainders that tell spans of 4 to 64 apart, one and more threads
+        for numel in (1023, 3 * _GRAIN + 61, 5 * _GRAIN + 127):
+            probe = differ.repeat(-(-numel // differ.numel()))[:numel]
+            pos = torch.arange(numel)
+            emulated = _pow_like_dense(probe, pos, torch.full_like(
+                pos, numel), exponent, span)
+            if not torch.equal(probe.pow(exponent), emulated):
+                ok = False
+                break
+        if ok:
+            return span
+    return None
+
+
+def _sparse_box_iou(pred_bboxes: Tensor, gt_bboxes: Tensor) -> tuple:
     """(B, A, K) :func:`box_iou` of every (prediction, GT) pair, bit for bit,
-    with the float work done only on pairs whose boxes overlap.
+    with the float work done only on pairs whose boxes overlap; also the
+    (b, a, g) index lists of those pairs.
 
     Elsewhere the width or height clamps to 0, so :func:`box_iou` is +0
     there; ``min(x2, X2) - max(x1, X1) > 0`` holds exactly when
@@ -532,7 +641,7 @@ def _sparse_box_iou(pred_bboxes: Tensor, gt_bboxes: Tensor) -> Tensor:
     del hit
     ious = pred_bboxes.new_zeros(pred_bboxes.shape[:2] + gt_bboxes.shape[1:2])
     ious[b, a, g] = box_iou(pred_bboxes[b, a], gt_bboxes[b, g])
-    return ious
+    return ious, (b, a, g)
 
 
 def _block_metric(scores: Tensor, ious: Tensor, valid: Tensor,
