@@ -527,10 +527,17 @@ def _sparse_metric(scores: Tensor, ious: Tensor, pairs: tuple, chunk: _Chunk,
     num_valid = valid.sum(1)
     rank = valid.cumsum(1) - 1
     pos = a * num_valid[b] + rank[b, g]
-    numel = num_valid[b] * ious.shape[1]
-    values = _pow_like_dense(ious[b, a, g], pos, numel, beta, vec_span)
+    (num_anchors, num_gts), num_classes = ious.shape[1:], scores.shape[2]
+    ba = b * num_anchors + a
+    bag = ba * num_gts + g
+    values = _pow_like_dense(
+        ious.view(-1).index_select(0, bag), pos,
+        num_valid[b] * num_anchors, beta, vec_span)
+    labels = chunk.labels.reshape(-1).index_select(0, b * num_gts + g)
+    values = scores.reshape(-1).index_select(
+        0, ba * num_classes + labels) * values
     metrics = torch.zeros_like(ious)
-    metrics[b, a, g] = scores[b, a, chunk.labels[b, g]] * values
+    metrics.view(-1).index_copy_(0, bag, values)
     return metrics
 
 
@@ -639,8 +646,12 @@ def _sparse_box_iou(pred_bboxes: Tensor, gt_bboxes: Tensor) -> tuple:
     hit &= g_y2 > pred_bboxes[:, :, None, 1]
     b, a, g = hit.nonzero(as_tuple=True)
     del hit
-    ious = pred_bboxes.new_zeros(pred_bboxes.shape[:2] + gt_bboxes.shape[1:2])
-    ious[b, a, g] = box_iou(pred_bboxes[b, a], gt_bboxes[b, g])
+    (bsz, num_anchors), num_gts = pred_bboxes.shape[:2], gt_bboxes.shape[1]
+    ba = b * num_anchors + a
+    values = box_iou(pred_bboxes.reshape(-1, 4).index_select(0, ba),
+                     gt_bboxes.reshape(-1, 4).index_select(0, b * num_gts + g))
+    ious = pred_bboxes.new_zeros(bsz, num_anchors, num_gts)
+    ious.view(-1).index_copy_(0, ba * num_gts + g, values)
     return ious, (b, a, g)
 
 
