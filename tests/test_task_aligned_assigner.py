@@ -225,3 +225,26 @@ def test_bad_labels_ignored_on_padding_rows():
     valid = torch.tensor([[True, True, False]])
     res = task_aligned_assign(scores, pred, CENTERS, gt, labels, valid)
     assert not (res.gt_inds == 2).any()
+
+
+@pytest.mark.parametrize('threads', [1, 2])
+@pytest.mark.parametrize('numel', [5, 1000, 40000, 100003])
+def test_sparse_pow_reproduces_dense_kernel(threads, numel):
+    """pow on a subset of a block equals the dense kernel's bits there (its
+    vector and scalar paths differ in the last bit for some values)."""
+    from mmext.models.task_modules.functional import task_aligned as ta
+    saved = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        g = torch.Generator().manual_seed(numel)
+        block = torch.rand(numel, generator=g)
+        span = ta._pow_vector_span(block, 6)
+        if span is None:
+            pytest.skip('no model of this CPU pow kernel: dense fallback')
+        pos = torch.randperm(numel, generator=g)[:max(1, numel // 3)]
+        pos = torch.cat([pos, torch.arange(max(0, numel - 40), numel)])
+        ours = ta._pow_like_dense(block[pos], pos, torch.full_like(pos, numel),
+                                  6, span)
+        assert torch.equal(ours, block.pow(6)[pos])
+    finally:
+        torch.set_num_threads(saved)
