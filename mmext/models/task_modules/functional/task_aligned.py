@@ -25,11 +25,16 @@ few (B, chunk, A) tensors plus (B, A) running state ('ultralytics' mode adds
 one (B, M, A) bool inside mask and the list of inside pairs); a
 (B, M, topk, A) tensor is never built.
 
-Speed, exactly: in 'mmdet' mode the IoU arithmetic runs only on overlapping
-(prediction, GT) pairs (it is +0 elsewhere) but ``iou**beta`` runs densely on
-each image's (A, M) block, because torch's vectorised and scalar ``pow``
-differ in the last bit and mmdet's block layout decides which one each
-element gets. In 'ultralytics' mode the float work runs on the inside pairs;
+Speed, exactly: in 'mmdet' mode the IoU arithmetic and ``iou**beta`` run only
+on overlapping (prediction, GT) pairs (both are +0 elsewhere). torch's
+vectorised and scalar CPU ``pow`` differ in the last bit and mmdet's (A, M)
+block layout decides which one each element gets, so the sparse ``pow``
+reproduces that choice per position from a model of the kernel (vector span,
+grain size, thread split) that is checked once against the dense kernel; if
+no model fits (or off the CPU, alpha != 1, GTs split in chunks), ``pow`` runs
+densely per image block as mmdet does. Only top-k needs a dense (B, A,
+chunk) metric.
+In 'ultralytics' mode the float work runs on the inside pairs;
 only the top-k needs a dense (B, chunk, A) metric; selections and conflicts
 are resolved on the top-k lists and the pairs.
 """
