@@ -107,13 +107,14 @@ def test_resume_auto_finds_latest(trained, tmp_path):
 def test_plain_mmdet_config_runs_through_our_train_tool(tmp_path):
     """A config without any mmext module still trains with tools/train.py."""
     config = tmp_path / 'plain_mmdet.py'
+    # mmdet's own VOCMetric as evaluator: nothing from mmext in the graph
     config.write_text(
         open(write_short_config(tmp_path)).read().replace(
-            '_base_ =', "custom_imports = dict(imports=[])\n_base_ ="))
-    # mmdet's own VOCMetric as evaluator: nothing from mmext in the graph
+            '_base_ =', "custom_imports = dict(imports=[])\n_base_ =") +
+        "val_evaluator = dict(_delete_=True, type='VOCMetric', metric='mAP')\n"
+        'test_evaluator = val_evaluator\n')
     run_tool('tools/train.py', str(config), '--work-dir',
              str(tmp_path / 'wd'), '--cfg-options',
-             'val_evaluator.type=VOCMetric', 'val_evaluator.metric=mAP',
              'default_hooks.checkpoint.save_best=None', 'train_cfg.max_iters=2',
              'train_cfg.val_interval=2')
     assert (tmp_path / 'wd' / 'iter_2.pth').is_file()
