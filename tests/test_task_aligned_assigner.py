@@ -14,11 +14,11 @@ STRIDES = (8, 16, 32)
 IMG = 128
 
 
-def grid_priors() -> torch.Tensor:
+def grid_priors(img: int = IMG) -> torch.Tensor:
     """Anchor boxes (8*stride wide, like TOOD) centred on a stride grid."""
     boxes = []
     for s in STRIDES:
-        c = torch.arange(0, IMG, s, dtype=torch.float32) + s / 2
+        c = torch.arange(0, img, s, dtype=torch.float32) + s / 2
         cy, cx = torch.meshgrid(c, c, indexing='ij')
         ctr = torch.stack([cx.flatten(), cy.flatten()], -1)
         boxes.append(torch.cat([ctr - 4 * s, ctr + 4 * s], -1))
@@ -30,26 +30,33 @@ CENTERS = (PRIORS[:, :2] + PRIORS[:, 2:]) / 2
 A = PRIORS.shape[0]
 
 
-def make_batch(seed: int, bsz: int, max_gts: int, kind: str = 'random'):
+def make_batch(seed: int,
+               bsz: int,
+               max_gts: int,
+               kind: str = 'random',
+               img: int = IMG):
     """Padded batch: scores (B,A,C), pred boxes, GT boxes/labels/valid."""
     g = torch.Generator().manual_seed(seed)
+    priors = grid_priors(img)
+    centers = (priors[:, :2] + priors[:, 2:]) / 2
+    num_anchors = centers.shape[0]
     quant = kind == 'ties'
-    scores = torch.rand(bsz, A, NUM_CLASSES, generator=g)
+    scores = torch.rand(bsz, num_anchors, NUM_CLASSES, generator=g)
     if quant:  # few distinct scores and integer boxes: many tied metrics
         scores = (scores * 4).floor() / 4 + 0.25
-    wh = torch.rand(bsz, A, 2, generator=g) * 48 + 4
-    ctr = CENTERS + (torch.rand(bsz, A, 2, generator=g) - 0.5) * 16
+    wh = torch.rand(bsz, num_anchors, 2, generator=g) * 48 + 4
+    ctr = centers + (torch.rand(bsz, num_anchors, 2, generator=g) - 0.5) * 16
     pred = torch.cat([ctr - wh / 2, ctr + wh / 2], -1)
     if quant:
         pred = pred.round()
     num = torch.randint(0, max_gts + 1, (bsz, ), generator=g)
-    gxy = torch.rand(bsz, max_gts, 2, generator=g) * IMG
+    gxy = torch.rand(bsz, max_gts, 2, generator=g) * img
     gwh = torch.rand(bsz, max_gts, 2, generator=g) * 60 + 2
     gt = torch.cat([gxy - gwh / 2, gxy + gwh / 2], -1)
     if quant:
         gt = gt.round()
     if kind == 'borders':  # GT sides exactly at / 0.01 off prior centres
-        pick = CENTERS[torch.randint(0, A, (bsz, max_gts, 2), generator=g)]
+        pick = centers[torch.randint(0, num_anchors, (bsz, max_gts, 2), generator=g)]
         off = torch.tensor([0.0, 0.01, -0.01, 0.02])[torch.randint(
             0, 4, (bsz, max_gts, 2), generator=g)]
         gt = torch.cat([pick[:, :, 0] + off, pick[:, :, 1] + 40 + off], -1)
@@ -60,8 +67,8 @@ def make_batch(seed: int, bsz: int, max_gts: int, kind: str = 'random'):
     return scores, pred, gt, labels, valid
 
 
-def mmdet_assign(scores, pred, gt, labels, **kw):
-    pi = InstanceData(priors=PRIORS, bboxes=pred, scores=scores)
+def mmdet_assign(scores, pred, gt, labels, priors=PRIORS, **kw):
+    pi = InstanceData(priors=priors, bboxes=pred, scores=scores)
     gi = InstanceData(bboxes=gt, labels=labels)
     return MMDetTaskAlignedAssigner(topk=13).assign(pi, gi, **kw)
 
@@ -135,6 +142,59 @@ def test_batched_mmdet_mode_matches_per_image(seed, kind):
                                    compact[(ours.gt_inds - 1).clamp(min=0)],
                                    ours.gt_inds)
         assert_same_result(ref, ours)
+
+
+@pytest.mark.parametrize('seed', range(4))
+@pytest.mark.parametrize('kind', KINDS)
+def test_sparse_path_matches_mmdet(seed, kind):
+    """With A >= 64 * topk the batched mmdet mode works on overlapping
+    blocks only (sparse pow and top-k): still mmdet's bits, ties included."""
+    img = 256
+    priors = grid_priors(img)
+    assert priors.shape[0] >= 64 * 13
+    scores, pred, gt, labels, valid = make_batch(seed, 4, 24, kind, img)
+    valid[0] = False
+    valid[1, :3] = False  # padding rows between valid ones
+    gt[~valid] = torch.nan
+    centers = (priors[:, :2] + priors[:, 2:]) / 2
+    res = task_aligned_assign(scores, pred, centers, gt, labels, valid)
+    for i in range(4):
+        m = valid[i]
+        ref = mmdet_assign(scores[i], pred[i], gt[i][m], labels[i][m],
+                           priors)
+        ours = TaskAlignedAssigner.to_assign_result(res, int(m.sum()), i,
+                                                    torch.float32)
+        compact = torch.cumsum(m.long(), 0)
+        ours.gt_inds = torch.where(ours.gt_inds > 0,
+                                   compact[(ours.gt_inds - 1).clamp(min=0)],
+                                   ours.gt_inds)
+        assert_same_result(ref, ours)
+
+
+def test_sparse_path_breaks_ties_as_mmdet():
+    """Tied metrics at the k-th place after zeros in the first anchors:
+    which tied anchors mmdet's top-k keeps depends on the first k anchors'
+    zeros (the start of its heap); the sparse path must keep the same."""
+    img = 256
+    priors = grid_priors(img)
+    centers = (priors[:, :2] + priors[:, 2:]) / 2
+    # starts at x = 2: the first anchor inside starts a row of the grid
+    gt = torch.tensor([[2., 100., 82., 180.]])
+    inside = ((centers > gt[:, :2]) & (centers < gt[:, 2:])).all(1)
+    inside = inside.nonzero()[:, 0]
+    pred = torch.tensor([0., 0., 1., 1.]).repeat(priors.shape[0], 1)
+    # tied IoU for the stride-8 anchors inside, then 5 exact matches from
+    # the coarser levels that push tied ones out of the heap
+    pred[inside] = gt + 2
+    pred[inside[-5:]] = gt
+    scores = torch.full((priors.shape[0], NUM_CLASSES), 0.5)
+    labels = torch.tensor([1])
+    res = task_aligned_assign(scores[None], pred[None], centers, gt[None],
+                              labels[None])
+    ref = mmdet_assign(scores, pred, gt, labels, priors)
+    ours = TaskAlignedAssigner.to_assign_result(res, 1, 0, torch.float32)
+    assert_same_result(ref, ours)
+    assert (ref.gt_inds > 0).sum() == 13
 
 
 def test_gt_chunking_matches_unchunked():
@@ -232,19 +292,20 @@ def test_bad_labels_ignored_on_padding_rows():
 def test_sparse_pow_reproduces_dense_kernel(threads, numel):
     """pow on a subset of a block equals the dense kernel's bits there (its
     vector and scalar paths differ in the last bit for some values)."""
-    from mmext.models.task_modules.functional import task_aligned as ta
+    from mmext.models.task_modules.functional import cpu_kernels
     saved = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
         g = torch.Generator().manual_seed(numel)
         block = torch.rand(numel, generator=g)
-        span = ta._pow_vector_span(block, 6)
+        span = cpu_kernels.pow_vector_span(block.dtype, 6)
         if span is None:
             pytest.skip('no model of this CPU pow kernel: dense fallback')
         pos = torch.randperm(numel, generator=g)[:max(1, numel // 3)]
         pos = torch.cat([pos, torch.arange(max(0, numel - 40), numel)])
-        ours = ta._pow_like_dense(block[pos], pos, torch.full_like(pos, numel),
-                                  6, span)
+        scalar = torch.isin(pos, cpu_kernels.scalar_positions(numel, span))
+        ours = cpu_kernels.pow_vector_except(block[pos], 6, span,
+                                             scalar.nonzero()[:, 0])
         assert torch.equal(ours, block.pow(6)[pos])
     finally:
         torch.set_num_threads(saved)

@@ -44,6 +44,8 @@ from typing import Callable, NamedTuple, Optional
 import torch
 from torch import Tensor
 
+from . import cpu_kernels
+
 IoUFn = Callable[[Tensor, Tensor], Tensor]
 
 MODES = ('mmdet', 'ultralytics')
@@ -87,12 +89,17 @@ def box_iou(pred: Tensor, gt: Tensor, eps: float = 1e-6) -> Tensor:
     Returns:
         Tensor: IoU of shape ``broadcast(pred, gt).shape[:-1]``.
     """
-    area_pred = (pred[..., 2] - pred[..., 0]) * (pred[..., 3] - pred[..., 1])
-    area_gt = (gt[..., 2] - gt[..., 0]) * (gt[..., 3] - gt[..., 1])
-    w = (torch.minimum(pred[..., 2], gt[..., 2]) -
-         torch.maximum(pred[..., 0], gt[..., 0])).clamp(min=0)
-    h = (torch.minimum(pred[..., 3], gt[..., 3]) -
-         torch.maximum(pred[..., 1], gt[..., 1])).clamp(min=0)
+    return _iou_of_sides(pred.unbind(-1), gt.unbind(-1), eps)
+
+
+def _iou_of_sides(pred: tuple, gt: tuple, eps: float = 1e-6) -> Tensor:
+    """:func:`box_iou` of boxes given as their (x1, y1, x2, y2) tensors."""
+    p_x1, p_y1, p_x2, p_y2 = pred
+    g_x1, g_y1, g_x2, g_y2 = gt
+    area_pred = (p_x2 - p_x1) * (p_y2 - p_y1)
+    area_gt = (g_x2 - g_x1) * (g_y2 - g_y1)
+    w = (torch.minimum(p_x2, g_x2) - torch.maximum(p_x1, g_x1)).clamp(min=0)
+    h = (torch.minimum(p_y2, g_y2) - torch.maximum(p_y1, g_y1)).clamp(min=0)
     overlap = w * h
     union = torch.clamp(area_pred + area_gt - overlap, min=eps)
     return overlap / union
@@ -467,197 +474,205 @@ def _mmdet_chunk(state: _RunningState, chunk: _Chunk, scores: Tensor,
                  pred_bboxes: Tensor, centers: Tensor, topk: int,
                  alpha: float, beta: float, center_eps: float,
                  iou_fn: IoUFn) -> None:
-    """mmdet order: top-k of t, then t > 0 and centre inside the GT."""
-    # 1. dense metric of every (anchor, GT) pair, as (B, A, K) so each
-    #    image's (A, K) block has mmdet's memory layout: torch's vectorised
-    #    and scalar pow can differ in the last bit, and which one an element
-    #    gets depends on its position in the block
-    sparse = iou_fn is box_iou
-    if sparse:
-        ious, pairs = _sparse_box_iou(pred_bboxes, chunk.bboxes)
-    else:
-        ious = iou_fn(pred_bboxes[:, :, None], chunk.bboxes[:, None])
-    # with the whole (A, M) block in the chunk, an exact model of torch's
-    # pow kernel and alpha = 1, the metric needs pow only where IoU > 0
-    vec_span = _pow_vector_span(ious, beta) if (
-        sparse and alpha == 1 and chunk.bboxes.shape[1] == state.num_gts) \
-        else None
+    """mmdet order: top-k of t, then t > 0 and centre inside the GT.
+
+    Sparse (only overlapping pairs) where models of torch's CPU pow and
+    topk reproduce mmdet's dense bits; dense otherwise.
+    """
+    num_anchors = pred_bboxes.shape[1]
+    k = min(topk, num_anchors)
+    sparse = (iou_fn is box_iou and alpha == 1
+              and pred_bboxes.device.type == 'cpu'
+              and chunk.bboxes.shape[1] == state.num_gts
+              and k * cpu_kernels.TOPK_PARTIAL_SORT_FACTOR <= num_anchors
+              and cpu_kernels.compact_topk_is_exact(k, pred_bboxes.dtype))
+    vec_span = cpu_kernels.pow_vector_span(pred_bboxes.dtype,
+                                           beta) if sparse else None
     if vec_span is not None:
-        metrics = _sparse_metric(scores, ious, pairs, chunk, beta, vec_span)
+        cands = _mmdet_sparse_candidates(scores, pred_bboxes, centers, chunk,
+                                         k, beta, center_eps, vec_span)
     else:
-        index = chunk.labels[:, None].expand(-1, scores.shape[1], -1)
-        pair_scores = scores.gather(2, index)
-        metrics = torch.empty_like(ious)
-        for i, all_valid in enumerate(chunk.valid.all(1).tolist()):
-            _block_metric(pair_scores[i], ious[i], chunk.valid[i], all_valid,
-                          alpha, beta, metrics[i])
-    # 2. top-k anchors per GT over all anchors (mmdet's candidate order)
-    k = min(topk, metrics.shape[1])
+        cands = _mmdet_dense_candidates(scores, pred_bboxes, centers, chunk,
+                                        k, alpha, beta, center_eps, iou_fn)
+    state.offer_reduced(chunk.start,
+                        *_resolve_conflicts(*cands, pred_bboxes.shape[:2],
+                                            chunk.bboxes.shape[1]))
+
+
+def _mmdet_dense_candidates(scores: Tensor, pred_bboxes: Tensor,
+                            centers: Tensor, chunk: _Chunk, k: int,
+                            alpha: float, beta: float, center_eps: float,
+                            iou_fn: IoUFn) -> tuple:
+    """Kept (b, a, g, iou, metric) candidates from the dense (B, A, K)
+    metric, laid out so each image's (A, K) block is mmdet's."""
+    ious = iou_fn(pred_bboxes[:, :, None], chunk.bboxes[:, None])
+    index = chunk.labels[:, None].expand(-1, scores.shape[1], -1)
+    pair_scores = scores.gather(2, index)
+    metrics = torch.empty_like(ious)
+    for i, all_valid in enumerate(chunk.valid.all(1).tolist()):
+        _block_metric(pair_scores[i], ious[i], chunk.valid[i], all_valid,
+                      alpha, beta, metrics[i])
     top_metric, top_idx = metrics.topk(k, dim=1)  # (B, k, K)
-    # 3. keep candidates with t > 0 whose prior centre is inside the GT
     top_centers = centers.gather(
         1, top_idx.flatten(1)[..., None].expand(-1, -1, 2)).view(
             *top_idx.shape, 2)
     keep = (top_metric > 0) & _centers_inside(
         top_centers, chunk.bboxes[:, None], center_eps)
     keep &= chunk.valid[:, None]
-    # 4. per anchor, highest IoU among the GTs that kept it (lowest GT
-    #    index on ties), reduced over the (B, k, K) candidates only
-    num_gts = ious.shape[2]
-    cand_iou = torch.where(keep, ious.gather(1, top_idx), -math.inf)
-    flat_idx = top_idx.flatten(1)
-    best = cand_iou.new_full(ious.shape[:2], -math.inf)
-    best.scatter_reduce_(1, flat_idx, cand_iou.flatten(1), 'amax')
-    hit = keep & (cand_iou == best.gather(1, flat_idx).view_as(cand_iou))
-    gt_ids = torch.arange(num_gts, device=ious.device).expand_as(top_idx)
-    arg = torch.full_like(best, num_gts, dtype=torch.long)
-    arg.scatter_reduce_(1, flat_idx,
-                        torch.where(hit, gt_ids, num_gts).flatten(1), 'amin')
-    arg = arg.clamp_(max=num_gts - 1)
-    state.offer_reduced(chunk.start, best, arg,
-                        metrics.gather(2, arg[..., None]).squeeze(2))
+    b, j, g = keep.nonzero(as_tuple=True)
+    a = top_idx[b, j, g]
+    return b, a, g, ious[b, a, g], top_metric[b, j, g]
 
 
-def _sparse_metric(scores: Tensor, ious: Tensor, pairs: tuple, chunk: _Chunk,
-                   beta: float, vec_span: int) -> Tensor:
-    """(B, A, K) ``scores * ious**beta`` (alpha = 1) bit for bit as mmdet's
-    dense (A, M_valid) block per image, with pow only on the overlapping
-    ``pairs`` (b, a, g) (IoU, hence the metric, is 0 elsewhere)."""
-    b, a, g = pairs
-    valid = chunk.valid
-    if not bool(valid.all()):
-        keep = valid[b, g]
-        b, a, g = b[keep], a[keep], g[keep]
-    # element (a, m) of image b sits at a * M_valid + rank(m) of its block
-    num_valid = valid.sum(1)
-    rank = valid.cumsum(1) - 1
-    pos = a * num_valid[b] + rank[b, g]
-    (num_anchors, num_gts), num_classes = ious.shape[1:], scores.shape[2]
-    ba = b * num_anchors + a
-    bag = ba * num_gts + g
-    values = _pow_like_dense(
-        ious.view(-1).index_select(0, bag), pos,
-        num_valid[b] * num_anchors, beta, vec_span)
-    labels = chunk.labels.reshape(-1).index_select(0, b * num_gts + g)
-    values = scores.reshape(-1).index_select(
-        0, ba * num_classes + labels) * values
-    metrics = torch.zeros_like(ious)
-    metrics.view(-1).index_copy_(0, bag, values)
-    return metrics
+def _mmdet_sparse_candidates(scores: Tensor, pred_bboxes: Tensor,
+                             centers: Tensor, chunk: _Chunk, k: int,
+                             beta: float, center_eps: float,
+                             vec_span: int) -> tuple:
+    """Kept (b, a, g, iou, metric) candidates, alpha = 1, with IoU, pow and
+    top-k only on blocks of anchors that overlap the GT.
 
-
-_GRAIN = 32768  # at::internal::GRAIN_SIZE
-_POW_SPANS: dict = {}
-
-
-def _pow_like_dense(x: Tensor, pos: Tensor, numel: Tensor, exponent: float,
-                    vec_span: int) -> Tensor:
-    """``x**exponent`` as torch's CPU kernel computes element ``pos`` of a
-    contiguous tensor of ``numel`` elements: each thread's range runs
-    vectorised in steps of ``vec_span`` and its remainder scalar."""
-    threads = torch.get_num_threads()
-    parts = torch.where(numel < _GRAIN, 1,
-                        numel.div(_GRAIN, rounding_mode='floor') +
-                        (numel % _GRAIN > 0).long()).clamp(max=threads)
-    if threads == 1:
-        parts = torch.ones_like(parts)
-    chunk = (numel + parts - 1).div(parts, rounding_mode='floor')
-    begin = pos.div(chunk, rounding_mode='floor') * chunk
-    end = torch.minimum(begin + chunk, numel)
-    vec_end = begin + (end - begin).div(
-        vec_span, rounding_mode='floor') * vec_span
-    out = _vector_pow(x, exponent, vec_span)
-    scalar = (pos >= vec_end).nonzero().squeeze(1)  # a few per range
-    out[scalar] = _scalar_pow(x[scalar], exponent)
-    return out
-
-
-def _scalar_pow(x: Tensor, exponent: float) -> Tensor:
-    """pow through torch's scalar loop (a strided input is not vectorised)."""
-    return torch.stack([x, x], 1)[:, 0].pow(exponent)
-
-
-def _vector_pow(x: Tensor, exponent: float, vec_span: int) -> Tensor:
-    """pow through torch's vectorised loop: serial pieces (below the grain
-    size) padded to whole vector spans."""
-    piece = (_GRAIN // vec_span - 1) * vec_span
-    n = x.numel()
-    padded = x.new_ones(-(-n // vec_span) * vec_span if n else 0)
-    padded[:n] = x
-    out = torch.empty_like(padded)
-    for i in range(0, padded.numel(), piece):
-        torch.pow(padded[i:i + piece], exponent, out=out[i:i + piece])
-    return out[:n]
-
-
-def _pow_vector_span(like: Tensor, exponent: float) -> Optional[int]:
-    """Elements per vectorised step of torch's CPU pow kernel for this
-    dtype, exponent and thread count, checked once against the dense kernel
-    on values where its vector and scalar paths differ; None when no model
-    reproduces it (or off the CPU): then pow must run densely."""
-    if like.device.type != 'cpu':
-        return None
-    key = (like.dtype, float(exponent), torch.get_num_threads())
-    if key not in _POW_SPANS:
-        _POW_SPANS[key] = _find_vector_span(like.dtype, exponent)
-    return _POW_SPANS[key]
-
-
-def _find_vector_span(dtype: torch.dtype, exponent: float) -> Optional[int]:
-    x = torch.linspace(1e-3, 1 - 1e-3, 1 << 14, dtype=dtype)
-    differ = x[_vector_pow(x, exponent, 64) != _scalar_pow(x, exponent)]
-    if not differ.numel():
-        differ = x  # both paths agree on these: any span is exact
-    for span in (16, 32, 8, 64, 4):
-        ok = True
-        # remainders that tell spans of 4 to 64 apart, one and more threads
-        for numel in (1023, 3 * _GRAIN + 61, 5 * _GRAIN + 127):
-            probe = differ.repeat(-(-numel // differ.numel()))[:numel]
-            pos = torch.arange(numel)
-            emulated = _pow_like_dense(probe, pos, torch.full_like(
-                pos, numel), exponent, span)
-            if not torch.equal(probe.pow(exponent), emulated):
-                ok = False
-                break
-        if ok:
-            return span
-    return None
-
-
-def _sparse_box_iou(pred_bboxes: Tensor, gt_bboxes: Tensor) -> tuple:
-    """(B, A, K) :func:`box_iou` of every (prediction, GT) pair, bit for bit,
-    with the float work done only on pairs whose boxes overlap; also the
-    (b, a, g) index lists of those pairs.
-
-    Elsewhere the width or height clamps to 0, so :func:`box_iou` is +0
-    there; ``min(x2, X2) - max(x1, X1) > 0`` holds exactly when
-    ``x2 > x1, x2 > X1, X2 > x1, X2 > X1`` (finite floats), so a few bool
-    comparisons find the pairs that need the arithmetic.
+    Elsewhere IoU and the metric are +0. Each GT row takes part in top-k as
+    the concatenation of its listed blocks: its first ``k`` anchors, then a
+    subsequence holding all its nonzero metrics in order, which picks what
+    the dense top-k picks (see :mod:`.cpu_kernels`).
     """
-    neg = pred_bboxes.new_full((), -math.inf)
-    # a box that is empty along an axis overlaps nothing along it: its far
-    # side goes to -inf so that the cross comparisons fail
-    p_x2 = torch.where(pred_bboxes[..., 2] > pred_bboxes[..., 0],
-                       pred_bboxes[..., 2], neg)[:, :, None]
-    p_y2 = torch.where(pred_bboxes[..., 3] > pred_bboxes[..., 1],
-                       pred_bboxes[..., 3], neg)[:, :, None]
-    g_x2 = torch.where(gt_bboxes[..., 2] > gt_bboxes[..., 0],
-                       gt_bboxes[..., 2], neg)[:, None]
-    g_y2 = torch.where(gt_bboxes[..., 3] > gt_bboxes[..., 1],
-                       gt_bboxes[..., 3], neg)[:, None]
-    hit = p_x2 > gt_bboxes[:, None, :, 0]
-    hit &= g_x2 > pred_bboxes[:, :, None, 0]
-    hit &= p_y2 > gt_bboxes[:, None, :, 1]
-    hit &= g_y2 > pred_bboxes[:, :, None, 1]
-    b, a, g = hit.nonzero(as_tuple=True)
-    del hit
-    (bsz, num_anchors), num_gts = pred_bboxes.shape[:2], gt_bboxes.shape[1]
-    ba = b * num_anchors + a
-    values = box_iou(pred_bboxes.reshape(-1, 4).index_select(0, ba),
-                     gt_bboxes.reshape(-1, 4).index_select(0, b * num_gts + g))
-    ious = pred_bboxes.new_zeros(bsz, num_anchors, num_gts)
-    ious.view(-1).index_copy_(0, ba * num_gts + g, values)
-    return ious, (b, a, g)
+    num_anchors, num_classes = scores.shape[1:]
+    num_gts = chunk.bboxes.shape[1]
+    size = _OVERLAP_BLOCK
+    row, blk, ious = _overlapping_blocks(pred_bboxes, chunk.bboxes,
+                                         chunk.valid, k)
+    if not row.numel():
+        empty = row.new_zeros(0)
+        return empty, empty, empty, ious.new_zeros(0), ious.new_zeros(0)
+    b = row.div(num_gts, rounding_mode='floor')
+    powered = cpu_kernels.pow_vector_except(
+        ious, beta, vec_span,
+        _mmdet_scalar_pow_index(row, blk, chunk.valid, num_anchors,
+                                vec_span))
+    anchor = blk[:, None] * size + torch.arange(size, device=blk.device)
+    labels = chunk.labels.reshape(-1).index_select(0, row)
+    # lanes past the last anchor (IoU 0) read the last anchor's score
+    score_index = (b[:, None] * num_anchors + anchor.clamp(
+        max=num_anchors - 1)) * num_classes + labels[:, None]
+    metrics = scores.reshape(-1).take(score_index) * powered
+    # top-k per GT row over its listed blocks, zeros padded at the end
+    rows_total = chunk.labels.numel()
+    counts = torch.bincount(row, minlength=rows_total)
+    first = counts.cumsum(0) - counts
+    width = max(int(counts.max()),
+                -(-k * cpu_kernels.TOPK_PARTIAL_SORT_FACTOR // size))
+    rows = metrics.new_zeros(rows_total * width, size)
+    slot = torch.arange(row.numel(), device=row.device) - first[row]
+    rows.index_copy_(0, row * width + slot, metrics)
+    top_metric, top_col = rows.view(rows_total, -1).topk(k, dim=1)
+    del rows
+    # GT rows without blocks (padding) have only zeros: never kept
+    r, i = (top_metric > 0).nonzero(as_tuple=True)
+    col = top_col[r, i]
+    h = first[r] + col.div(size, rounding_mode='floor')
+    j = col % size
+    b, g = r.div(num_gts, rounding_mode='floor'), r % num_gts
+    a = anchor[h, j]
+    inside = _centers_inside(centers[b, a], chunk.bboxes[b, g], center_eps)
+    return (b[inside], a[inside], g[inside], ious[h, j][inside],
+            top_metric[r, i][inside])
+
+
+def _mmdet_scalar_pow_index(row: Tensor, blk: Tensor, valid: Tensor,
+                            num_anchors: int, vec_span: int) -> Tensor:
+    """Flat indices into the (H, block) IoU of :func:`_overlapping_blocks`
+    of the elements that mmdet's dense pow over each image's (A, M_valid)
+    block computes with the scalar loop (a few per image)."""
+    size = _OVERLAP_BLOCK
+    num_gts = valid.shape[1]
+    num_valid = valid.sum(1).tolist()
+    pos, img = [], []
+    for i, nv in enumerate(num_valid):
+        if nv:
+            tails = cpu_kernels.scalar_positions(nv * num_anchors, vec_span)
+            pos.append(tails)
+            img.append(torch.full_like(tails, i))
+    if not pos:
+        return row.new_zeros(0)
+    pos, img = torch.cat(pos).to(row.device), torch.cat(img).to(row.device)
+    nv = valid.sum(1)[img]
+    a, rank = pos.div(nv, rounding_mode='floor'), pos % nv
+    # GT index of the rank-th valid GT: valid rows first, in order
+    order = torch.argsort((~valid).to(torch.uint8), dim=1, stable=True)
+    g = order[img, rank]
+    keys = row * -(-num_anchors // size) + blk  # ascending
+    query = (img * num_gts + g) * -(-num_anchors // size) + a.div(
+        size, rounding_mode='floor')
+    h = torch.searchsorted(keys, query).clamp_(max=keys.numel() - 1)
+    found = keys[h] == query
+    return h[found] * size + (a % size)[found]
+
+
+_OVERLAP_BLOCK = 16  # anchors per block of the overlap test
+
+
+def _overlapping_blocks(pred_bboxes: Tensor, gt_bboxes: Tensor,
+                        valid: Tensor, first: int) -> tuple:
+    """Blocks of consecutive anchors holding every prediction with
+    :func:`box_iou` > 0 with a valid GT, and the IoU over those blocks.
+
+    The blocks holding anchors ``a < first`` are listed for every valid GT.
+    A block is tested through the bounding box of its predictions
+    (neighbouring anchors predict neighbouring boxes): IoU > 0 needs
+    ``x1 < X2`` and ``x2 > X1`` (same for y), which the bounding box passes
+    whenever one of its boxes does. The result does not depend on how the
+    boxes are laid out, only the speed does.
+
+    Returns:
+        tuple: ``row`` (b * M + g) and ``blk`` (block index) of each listed
+        (GT, block), sorted by (row, blk), and their (H, block size) IoU,
+        with anchors past the last one (block padding) at IoU 0.
+    """
+    bsz, num_anchors = pred_bboxes.shape[:2]
+    size = _OVERLAP_BLOCK
+    num_blocks = -(-num_anchors // size)
+    pad = num_blocks * size - num_anchors
+    preds = pred_bboxes
+    if pad:  # zero boxes: IoU 0 with anything
+        preds = torch.cat([preds, preds.new_zeros(bsz, pad, 4)], 1)
+    # (B, blocks, side, anchor): each side of a block contiguous
+    blocks = preds.view(bsz, num_blocks, size, 4).transpose(2, 3).contiguous()
+    lo, hi = blocks[:, :, :2].amin(3), blocks[:, :, 2:].amax(3)
+    listed = lo[:, None, :, 0] < gt_bboxes[:, :, None, 2]
+    listed &= hi[:, None, :, 0] > gt_bboxes[:, :, None, 0]
+    listed &= lo[:, None, :, 1] < gt_bboxes[:, :, None, 3]
+    listed &= hi[:, None, :, 1] > gt_bboxes[:, :, None, 1]
+    listed[:, :, :-(-first // size)] = True
+    listed &= valid[:, :, None]
+    b, g, blk = listed.nonzero(as_tuple=True)
+    del listed
+    row = b * gt_bboxes.shape[1] + g
+    pred_sides = blocks.view(-1, 4, size).index_select(
+        0, b * num_blocks + blk).unbind(1)
+    gt_sides = gt_bboxes.reshape(-1, 4).index_select(0, row)[:, :,
+                                                            None].unbind(1)
+    return row, blk, _iou_of_sides(pred_sides, gt_sides)
+
+
+def _resolve_conflicts(b: Tensor, a: Tensor, g: Tensor, ious: Tensor,
+                       metrics: Tensor, shape: tuple, num_gts: int) -> tuple:
+    """Per anchor, the highest IoU among the kept candidates (b, a, g)
+    that chose it, lowest GT index on ties (mmdet's ``max(dim=1)``).
+
+    Returns:
+        tuple: (B, A) best IoU (-inf where no GT chose the anchor), its GT
+        index in the chunk and its metric.
+    """
+    flat = b * shape[1] + a
+    best = ious.new_full((shape[0] * shape[1], ), -math.inf)
+    best.scatter_reduce_(0, flat, ious, 'amax')
+    hit = ious == best[flat]
+    arg = flat.new_zeros(best.shape)
+    arg.scatter_reduce_(0, flat[hit], g[hit], 'amin', include_self=False)
+    win = hit & (g == arg[flat])
+    metric = metrics.new_zeros(best.shape)
+    metric[flat[win]] = metrics[win]
+    return best.view(shape), arg.view(shape), metric.view(shape)
 
 
 def _block_metric(scores: Tensor, ious: Tensor, valid: Tensor,
