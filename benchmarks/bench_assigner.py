@@ -157,7 +157,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--gts', type=int, nargs='+', default=[10, 100, 500])
     parser.add_argument('--repeats', type=int, default=0,
-                        help='timed calls per run (0: 3 / 2 / 1 by M)')
+                        help='timed calls per run (0: 5 / 3 / 2 by M)')
     parser.add_argument('--child', help=argparse.SUPPRESS)
     parser.add_argument('--out', help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -167,7 +167,7 @@ def main() -> None:
     lines = []
     with tempfile.TemporaryDirectory() as tmp:
         for m in args.gts:
-            repeats = args.repeats or (3 if m <= 10 else 2 if m <= 100 else 1)
+            repeats = args.repeats or (5 if m <= 10 else 3 if m <= 100 else 2)
             res = {k: spawn(k, m, repeats, tmp) for k in IMPLS}
             for ours_key, peer_key, peer_name, cmp in (
                 ('ours_mmdet', 'mmdet', 'mmdet.TaskAlignedAssigner',

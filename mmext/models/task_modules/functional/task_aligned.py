@@ -20,23 +20,26 @@ conflict rule; :func:`task_aligned_assign` implements both exactly:
   chosen by several GTs goes to the highest IoU over *all* GTs (first GT on
   ties). IoU is the CIoU of ultralytics' ``bbox_iou`` clamped at 0.
 
-Memory: GTs are processed in chunks, so the largest float temporaries are a
-few (B, chunk, A) tensors plus (B, A) running state ('ultralytics' mode adds
-one (B, M, A) bool inside mask and the list of inside pairs); a
+Memory: images are processed in groups and, when one image alone exceeds
+``max_chunk_elements`` (anchor, GT) pairs, GTs in chunks, so the largest
+temporaries are bounded by the group ('ultralytics' mode adds one
+(B, M, A) bool inside mask and the list of inside pairs); a
 (B, M, topk, A) tensor is never built.
 
-Speed, exactly: in 'mmdet' mode the IoU arithmetic and ``iou**beta`` run only
-on overlapping (prediction, GT) pairs (both are +0 elsewhere). torch's
-vectorised and scalar CPU ``pow`` differ in the last bit and mmdet's (A, M)
-block layout decides which one each element gets, so the sparse ``pow``
-reproduces that choice per position from a model of the kernel (vector span,
-grain size, thread split) that is checked once against the dense kernel; if
-no model fits (or off the CPU, alpha != 1, GTs split in chunks), ``pow`` runs
-densely per image block as mmdet does. Only top-k needs a dense (B, A,
-chunk) metric.
-In 'ultralytics' mode the float work runs on the inside pairs;
-only the top-k needs a dense (B, chunk, A) metric; selections and conflicts
-are resolved on the top-k lists and the pairs.
+Speed, exactly. In 'mmdet' mode on the CPU (IoU by :func:`box_iou`,
+alpha = 1, a whole image's GTs in one chunk, ``A >= 64 * topk``) all float
+work runs on blocks of 16 consecutive anchors whose predicted boxes can
+overlap the GT (found through each block's bounding box); everywhere else
+IoU and the metric are +0. Two kernel details of mmdet's dense (A, M)
+block are reproduced there, each checked once against the dense kernel
+(see :mod:`.cpu_kernels`): which elements torch's pow computes with its
+scalar rather than its vectorised loop (they differ in the last bit), and
+how its partial-sort top-k breaks ties (a row reduced to its first ``k``
+anchors plus its overlapping blocks picks the same anchors). Otherwise the
+metric is built densely per image block as mmdet does. In 'ultralytics'
+mode the float work runs on the inside pairs; only the top-k needs a dense
+(B, chunk, A) metric; selections and conflicts are resolved on the top-k
+lists and the pairs.
 """
 import math
 from typing import Callable, NamedTuple, Optional
@@ -93,16 +96,24 @@ def box_iou(pred: Tensor, gt: Tensor, eps: float = 1e-6) -> Tensor:
 
 
 def _iou_of_sides(pred: tuple, gt: tuple, eps: float = 1e-6) -> Tensor:
-    """:func:`box_iou` of boxes given as their (x1, y1, x2, y2) tensors."""
+    """:func:`box_iou` of boxes given as their (x1, y1, x2, y2) tensors.
+
+    In-place on its own temporaries: the same operations, fewer fresh
+    allocations (page faults dominate these element-wise ops on large
+    blocks).
+    """
     p_x1, p_y1, p_x2, p_y2 = pred
     g_x1, g_y1, g_x2, g_y2 = gt
-    area_pred = (p_x2 - p_x1) * (p_y2 - p_y1)
+    area_pred = torch.sub(p_x2, p_x1).mul_(p_y2 - p_y1)
     area_gt = (g_x2 - g_x1) * (g_y2 - g_y1)
-    w = (torch.minimum(p_x2, g_x2) - torch.maximum(p_x1, g_x1)).clamp(min=0)
-    h = (torch.minimum(p_y2, g_y2) - torch.maximum(p_y1, g_y1)).clamp(min=0)
-    overlap = w * h
-    union = torch.clamp(area_pred + area_gt - overlap, min=eps)
-    return overlap / union
+    overlap = torch.minimum(p_x2, g_x2).sub_(torch.maximum(
+        p_x1, g_x1)).clamp_(min=0)
+    h = torch.minimum(p_y2, g_y2).sub_(torch.maximum(p_y1,
+                                                     g_y1)).clamp_(min=0)
+    overlap.mul_(h)
+    del h
+    union = torch.add(area_pred, area_gt).sub_(overlap).clamp_(min=eps)
+    return overlap.div_(union)
 
 
 def box_ciou(pred: Tensor, gt: Tensor, eps: float = 1e-7) -> Tensor:
@@ -341,6 +352,8 @@ def task_aligned_assign(pred_scores: Tensor,
     # images in groups, GTs in chunks: B*M*A-sized floats never coexist
     per_image = num_anchors * max(num_gts, 1)
     group = max(1, min(bsz, max_chunk_elements // per_image))
+    if mode == 'mmdet':  # larger groups spill temporaries out of cache
+        group = max(1, min(group, _MMDET_GROUP_PAIRS // per_image))
     step = max(1, min(num_gts, max_chunk_elements // num_anchors))
     step = num_gts if group > 1 else step
     results = []
@@ -366,7 +379,14 @@ def task_aligned_assign(pred_scores: Tensor,
                               pairs.g[lo:hi], pairs.ious[lo:hi],
                               pairs.metrics[lo:hi])
         results.append(state.finish(mode, labels[bs], num_gts, norm_eps))
+    if len(results) == 1:
+        return results[0]
     return TaskAlignedAssignment(*(torch.cat(t) for t in zip(*results)))
+
+
+# (anchor, GT) pairs per image group in 'mmdet' mode; measured on a 2-core
+# EPYC (32 MB L3): 2 images x 100 GTs x 8400 anchors ran 1.6x faster than 9
+_MMDET_GROUP_PAIRS = 1 << 21
 
 
 class _Chunk(NamedTuple):
@@ -549,12 +569,13 @@ def _mmdet_sparse_candidates(scores: Tensor, pred_bboxes: Tensor,
         ious, beta, vec_span,
         _mmdet_scalar_pow_index(row, blk, chunk.valid, num_anchors,
                                 vec_span))
-    anchor = blk[:, None] * size + torch.arange(size, device=blk.device)
     labels = chunk.labels.reshape(-1).index_select(0, row)
-    # lanes past the last anchor (IoU 0) read the last anchor's score
-    score_index = (b[:, None] * num_anchors + anchor.clamp(
-        max=num_anchors - 1)) * num_classes + labels[:, None]
-    metrics = scores.reshape(-1).take(score_index) * powered
+    score_index = ((b * num_anchors + blk * size) * num_classes +
+                   labels)[:, None] + torch.arange(
+                       0, size * num_classes, num_classes, device=b.device)
+    if num_anchors % size:  # lanes past the last anchor have IoU 0: any
+        score_index.clamp_(max=scores.numel() - 1)  # finite score will do
+    metrics = scores.reshape(-1).take(score_index).mul_(powered)
     # top-k per GT row over its listed blocks, zeros padded at the end
     rows_total = chunk.labels.numel()
     counts = torch.bincount(row, minlength=rows_total)
@@ -572,7 +593,7 @@ def _mmdet_sparse_candidates(scores: Tensor, pred_bboxes: Tensor,
     h = first[r] + col.div(size, rounding_mode='floor')
     j = col % size
     b, g = r.div(num_gts, rounding_mode='floor'), r % num_gts
-    a = anchor[h, j]
+    a = blk[h] * size + j
     inside = _centers_inside(centers[b, a], chunk.bboxes[b, g], center_eps)
     return (b[inside], a[inside], g[inside], ious[h, j][inside],
             top_metric[r, i][inside])
