@@ -419,6 +419,11 @@ class _RunningState:
     def offer_reduced(self, start: int, chunk_max: Tensor, chunk_arg: Tensor,
                       chunk_metric: Tensor) -> None:
         """Fold a chunk's (B, A) best IoU, its GT and metric in."""
+        if start == 0:  # first chunk: nothing to fold into
+            self.best_iou, self.best_idx, self.best_metric = (chunk_max,
+                                                              chunk_arg,
+                                                              chunk_metric)
+            return
         better = chunk_max > self.best_iou  # strict: earlier GT wins ties
         self.best_iou = torch.where(better, chunk_max, self.best_iou)
         self.best_idx = torch.where(better, chunk_arg + start, self.best_idx)
@@ -470,24 +475,26 @@ class _RunningState:
             gt_inds = torch.where(multi, self.best_idx, self.sel_idx)
             ious = torch.where(multi, self.best_iou, self.sel_iou)
             metrics = torch.where(multi, self.best_metric, self.sel_metric)
-        zero = metrics.new_zeros(())
-        gt_inds = torch.where(fg, gt_inds, gt_inds.new_full((), -1))
-        ious = torch.where(fg, ious, zero)
-        metrics = torch.where(fg, metrics, zero)
-        safe_inds = gt_inds.clamp(min=0)
-        assigned_labels = torch.where(fg, labels.gather(1, safe_inds),
-                                      gt_inds.new_full((), -1))
+        # the rest on the positives only
+        (bsz, num_anchors), rows = fg.shape, max(num_gts, 1)
+        flat = fg.view(-1).nonzero().squeeze(1)
+        g = gt_inds.view(-1)[flat]
+        iou, t = ious.view(-1)[flat], metrics.view(-1)[flat]
+        key = flat.div(num_anchors, rounding_mode='floor') * rows + g
         # per-GT maxima over its positives, then t * max_iou / max_t
-        bsz = gt_inds.shape[0]
-        max_t = metrics.new_zeros(bsz, max(num_gts, 1))
-        max_iou = ious.new_zeros(bsz, max(num_gts, 1))
-        max_t.scatter_reduce_(1, safe_inds, metrics, 'amax')
-        max_iou.scatter_reduce_(1, safe_inds, ious, 'amax')
-        norm = metrics * max_iou.gather(1, safe_inds) / (
-            max_t.gather(1, safe_inds) + norm_eps)
-        norm = torch.where(fg, norm, zero)
-        return TaskAlignedAssignment(fg, gt_inds, assigned_labels, ious,
-                                     metrics, norm)
+        max_t = t.new_zeros(bsz * rows).scatter_reduce_(0, key, t, 'amax')
+        max_iou = iou.new_zeros(bsz * rows).scatter_reduce_(
+            0, key, iou, 'amax')
+        norm = t * max_iou[key] / (max_t[key] + norm_eps)
+
+        def spread(values: Tensor, background: float) -> Tensor:
+            out = values.new_full(fg.shape, background)
+            out.view(-1)[flat] = values
+            return out
+
+        return TaskAlignedAssignment(fg, spread(g, -1), spread(
+            labels.reshape(-1)[key], -1), spread(iou, 0), spread(t, 0),
+                                     spread(norm, 0))
 
 
 def _mmdet_chunk(state: _RunningState, chunk: _Chunk, scores: Tensor,
@@ -629,7 +636,7 @@ def _mmdet_scalar_pow_index(row: Tensor, blk: Tensor, valid: Tensor,
     return h[found] * size + (a % size)[found]
 
 
-_OVERLAP_BLOCK = 16  # anchors per block of the overlap test
+_OVERLAP_BLOCK = 16  # anchors per block of the overlap test, a power of 2
 
 
 def _overlapping_blocks(pred_bboxes: Tensor, gt_bboxes: Tensor,
@@ -656,13 +663,15 @@ def _overlapping_blocks(pred_bboxes: Tensor, gt_bboxes: Tensor,
     preds = pred_bboxes
     if pad:  # zero boxes: IoU 0 with anything
         preds = torch.cat([preds, preds.new_zeros(bsz, pad, 4)], 1)
+    grouped = preds.view(bsz, num_blocks, size, 4)
+    lo, hi = _block_reduce(grouped, torch.minimum), _block_reduce(
+        grouped, torch.maximum)
     # (B, blocks, side, anchor): each side of a block contiguous
-    blocks = preds.view(bsz, num_blocks, size, 4).transpose(2, 3).contiguous()
-    lo, hi = blocks[:, :, :2].amin(3), blocks[:, :, 2:].amax(3)
+    blocks = grouped.transpose(2, 3).contiguous()
     listed = lo[:, None, :, 0] < gt_bboxes[:, :, None, 2]
-    listed &= hi[:, None, :, 0] > gt_bboxes[:, :, None, 0]
+    listed &= hi[:, None, :, 2] > gt_bboxes[:, :, None, 0]
     listed &= lo[:, None, :, 1] < gt_bboxes[:, :, None, 3]
-    listed &= hi[:, None, :, 1] > gt_bboxes[:, :, None, 1]
+    listed &= hi[:, None, :, 3] > gt_bboxes[:, :, None, 1]
     listed[:, :, :-(-first // size)] = True
     listed &= valid[:, :, None]
     b, g, blk = listed.nonzero(as_tuple=True)
@@ -673,6 +682,16 @@ def _overlapping_blocks(pred_bboxes: Tensor, gt_bboxes: Tensor,
     gt_sides = gt_bboxes.reshape(-1, 4).index_select(0, row)[:, :,
                                                             None].unbind(1)
     return row, blk, _iou_of_sides(pred_sides, gt_sides)
+
+
+def _block_reduce(grouped: Tensor, op: Callable) -> Tensor:
+    """(B, blocks, 4) reduction by ``op`` over the anchors of each block of
+    (B, blocks, size, 4), size a power of two, by halving (faster than
+    ``amin`` over a short dimension)."""
+    while grouped.shape[2] > 1:
+        half = grouped.shape[2] // 2
+        grouped = op(grouped[:, :, :half], grouped[:, :, half:])
+    return grouped[:, :, 0]
 
 
 def _resolve_conflicts(b: Tensor, a: Tensor, g: Tensor, ious: Tensor,
