@@ -11,7 +11,7 @@ sys.path.insert(0, REPO_ROOT)  # tests import tools.* and tests.* helpers
 
 @pytest.fixture(autouse=True)
 def _run_from_repo_root(monkeypatch):
-    """Configs name data as 'data/VOCdevkit/', relative to the repo root."""
+    """Configs name data relative to the repo root."""
     monkeypatch.chdir(REPO_ROOT)
 
 
@@ -22,7 +22,7 @@ def repo_root() -> str:
 
 @pytest.fixture
 def voc_root() -> str:
-    path = osp.join(REPO_ROOT, 'data', 'VOCdevkit')
+    path = osp.join(REPO_ROOT, 'data', 'tiny', 'VOCdevkit')
     assert osp.isdir(path), 'run tools/misc/make_tiny_voc.py'
     return path
 

@@ -1,3 +1,7 @@
+import glob
+import os.path as osp
+
+import pytest
 from mmengine.config import Config
 from mmengine.hub import get_config
 
@@ -27,3 +31,34 @@ def test_demo_config_inherits_mmdet_voc0712_recipe():
     assert cfg.model.backbone.init_cfg is None
     assert cfg.train_dataloader.dataset.dataset.datasets[0].pipeline[2][
         'scale'] == (320, 256)
+
+
+def _data_roots(node):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == 'data_root':
+                yield value
+            else:
+                yield from _data_roots(value)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            yield from _data_roots(value)
+
+
+CONFIGS = sorted(
+    osp.relpath(p, osp.dirname(osp.dirname(osp.abspath(__file__))))
+    for p in glob.glob(
+        osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'configs',
+                 '*', '*.py')))
+
+
+@pytest.mark.parametrize('path', CONFIGS)
+def test_data_roots_tiny_or_real(path):
+    """Configs named *tiny* read only the shipped tiny data; the others
+    only the real VOCdevkit, where tools/misc/download_voc.py puts it."""
+    cfg = Config.fromfile(path).to_dict()
+    roots = set(_data_roots({k: cfg[k] for k in cfg if 'dataloader' in k}))
+    assert roots, path
+    prefix = 'data/tiny/VOCdevkit' if 'tiny' in osp.basename(path) \
+        else 'data/VOCdevkit'
+    assert all(r.startswith(prefix) for r in roots), (path, roots)

@@ -68,7 +68,7 @@ def test_tiny_config_counts_match_mmdet():
     reports = check_dataset_config(cfg)
     files = [osp.normpath(p) for p in reports]
     assert files == [
-        osp.normpath(f'data/VOCdevkit/{p}/ImageSets/Main/{s}.txt')
+        osp.normpath(f'data/tiny/VOCdevkit/{p}/ImageSets/Main/{s}.txt')
         for p, s in [('VOC2007', 'trainval'), ('VOC2012', 'trainval'),
                      ('VOC2007', 'test')]
     ]
@@ -106,7 +106,7 @@ def test_bbox_min_size_counts_ignored_boxes():
 def test_wrappers_and_mmpretrain_leaf(voc_root):
     voc07 = dict(
         type='VOCDataset',
-        data_root='data/VOCdevkit/',
+        data_root='data/tiny/VOCdevkit/',
         ann_file='VOC2007/ImageSets/Main/trainval.txt',
         data_prefix=dict(sub_data_root='VOC2007/'))
     cfg = dict(
@@ -121,14 +121,14 @@ def test_wrappers_and_mmpretrain_leaf(voc_root):
                         dict(type='RepeatDataset', times=2, dataset=voc07),
                         dict(
                             type='mmpretrain.VOC',
-                            data_root='data/VOCdevkit/VOC2012',
+                            data_root='data/tiny/VOCdevkit/VOC2012',
                             split='trainval'),
                         dict(type='CocoDataset', ann_file='none.json'),
                     ]))))
     reports = check_dataset_config(cfg)
     assert [osp.normpath(p) for p in reports] == [
-        'data/VOCdevkit/VOC2007/ImageSets/Main/trainval.txt',
-        'data/VOCdevkit/VOC2012/ImageSets/Main/trainval.txt'
+        'data/tiny/VOCdevkit/VOC2007/ImageSets/Main/trainval.txt',
+        'data/tiny/VOCdevkit/VOC2012/ImageSets/Main/trainval.txt'
     ]
     assert all(r.num_objects > 0 for r in reports.values())
 

@@ -52,6 +52,9 @@ def test_build_parts_through_mmpretrain_registries(config):
 
 def test_rfs_wrapper_on_tiny_data():
     cfg = Config.fromfile(R50_RFS)
+    inner = cfg.train_dataloader.dataset.dataset
+    assert inner.data_root == 'data/VOCdevkit/VOC2007'  # the real data
+    inner.data_root = 'data/tiny/VOCdevkit/VOC2007'
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         dataset = DATASETS.build(cfg.train_dataloader.dataset)
     assert len(dataset) >= 120  # 120 tiny trainval images, some repeated

@@ -17,7 +17,7 @@ THR = 0.5  # the tiny data's classes sit at f(c) 0.2-0.4
 def voc_cfg(year='2007', type='VOCDataset', **kwargs):
     return dict(
         type=type,
-        data_root='data/VOCdevkit/',
+        data_root='data/tiny/VOCdevkit/',
         ann_file=f'VOC{year}/ImageSets/Main/trainval.txt',
         data_prefix=dict(sub_data_root=f'VOC{year}/'),
         filter_cfg=dict(filter_empty_gt=True, min_size=8, bbox_min_size=8),
@@ -120,7 +120,7 @@ def test_coco_dataset(mmdet_scope, tmp_path):
 
 @pytest.mark.parametrize('inner_type', ['VOC', 'mmpretrain.VOC'])
 def test_mmpretrain_multilabel_voc(mmpretrain_scope, inner_type):
-    inner = dict(type=inner_type, data_root='data/VOCdevkit/VOC2007',
+    inner = dict(type=inner_type, data_root='data/tiny/VOCdevkit/VOC2007',
                  split='trainval', pipeline=[])
     ours = DATASETS.build(
         dict(type='mmext.RepeatFactorDataset', oversample_thr=THR,

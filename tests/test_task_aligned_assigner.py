@@ -131,9 +131,16 @@ def test_batched_mmdet_mode_matches_per_image(seed, kind):
     gt[~valid] = torch.nan  # padding content must not matter
     res = task_aligned_assign(scores, pred, CENTERS, gt, labels, valid,
                               max_chunk_elements=3 * A * 12)
-    for i in range(5):
+    assert_batch_matches_mmdet(res, scores, pred, gt, labels, valid)
+
+
+def assert_batch_matches_mmdet(res, scores, pred, gt, labels, valid,
+                               priors=PRIORS):
+    """Each image of a batched result equals mmdet on its valid GTs."""
+    for i in range(len(valid)):
         m = valid[i]
-        ref = mmdet_assign(scores[i], pred[i], gt[i][m], labels[i][m])
+        ref = mmdet_assign(scores[i], pred[i], gt[i][m], labels[i][m],
+                           priors)
         ours = TaskAlignedAssigner.to_assign_result(res, int(m.sum()), i,
                                                     torch.float32)
         # batched indices count over the padded rows: map to compacted
@@ -158,17 +165,7 @@ def test_sparse_path_matches_mmdet(seed, kind):
     gt[~valid] = torch.nan
     centers = (priors[:, :2] + priors[:, 2:]) / 2
     res = task_aligned_assign(scores, pred, centers, gt, labels, valid)
-    for i in range(4):
-        m = valid[i]
-        ref = mmdet_assign(scores[i], pred[i], gt[i][m], labels[i][m],
-                           priors)
-        ours = TaskAlignedAssigner.to_assign_result(res, int(m.sum()), i,
-                                                    torch.float32)
-        compact = torch.cumsum(m.long(), 0)
-        ours.gt_inds = torch.where(ours.gt_inds > 0,
-                                   compact[(ours.gt_inds - 1).clamp(min=0)],
-                                   ours.gt_inds)
-        assert_same_result(ref, ours)
+    assert_batch_matches_mmdet(res, scores, pred, gt, labels, valid, priors)
 
 
 def test_sparse_path_breaks_ties_as_mmdet():

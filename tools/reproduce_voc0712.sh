@@ -17,16 +17,6 @@ GPUS=${GPUS:-8}
 PYTHON=${PYTHON:-python}
 export PYTHON
 
-# the shipped tiny data sits where the real data goes: move it aside, once
-# (its XML files name their database "mmext tiny VOC (synthetic)")
-if grep -qs 'mmext tiny VOC' data/VOCdevkit/VOC2007/Annotations/000001.xml; then
-    if [ -e data/VOCdevkit-tiny ]; then
-        echo "data/VOCdevkit-tiny exists: move it away first" >&2
-        exit 1
-    fi
-    mv data/VOCdevkit data/VOCdevkit-tiny
-    echo "moved the shipped tiny data to data/VOCdevkit-tiny"
-fi
 "$PYTHON" tools/misc/download_voc.py --data-root data/VOCdevkit
 "$PYTHON" tools/misc/check_dataset.py "$CONFIG"
 

@@ -1,5 +1,5 @@
 # The tiny demo with repeat-factor sampling on the shipped data in
-# data/VOCdevkit: the wrapper goes around the demo's RepeatDataset(times=1,
+# data/tiny/VOCdevkit: the wrapper goes around the demo's RepeatDataset(times=1,
 # ConcatDataset(VOC2007, VOC2012)).
 _base_ = '../faster_rcnn/faster-rcnn_r18-tiny_fpn_tiny-voc0712.py'
 

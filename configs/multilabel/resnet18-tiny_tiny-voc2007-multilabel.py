@@ -10,6 +10,8 @@ model = dict(
     head=dict(num_classes=len(classes), in_channels=128))
 data_preprocessor = dict(num_classes=len(classes))
 
+data_root = 'data/tiny/VOCdevkit/VOC2007'
+
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='RandomResizedCrop', scale=112, crop_ratio_range=(0.6, 1.0)),
@@ -29,12 +31,18 @@ train_dataloader = dict(
     batch_size=16,
     num_workers=0,
     persistent_workers=False,
-    dataset=dict(metainfo=dict(classes=classes), pipeline=train_pipeline))
+    dataset=dict(
+        data_root=data_root,
+        metainfo=dict(classes=classes),
+        pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=20,
     num_workers=0,
     persistent_workers=False,
-    dataset=dict(metainfo=dict(classes=classes), pipeline=test_pipeline))
+    dataset=dict(
+        data_root=data_root,
+        metainfo=dict(classes=classes),
+        pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
 optim_wrapper = dict(

@@ -42,9 +42,10 @@ test_pipeline = [
         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
                    'scale_factor'))
 ]
+data_root = 'data/tiny/VOCdevkit/'
 voc_trainval = dict(
     type='VOCDataset',
-    data_root='data/VOCdevkit/',
+    data_root=data_root,
     filter_cfg=dict(filter_empty_gt=True, min_size=8, bbox_min_size=8),
     pipeline=train_pipeline)
 train_dataloader = dict(
@@ -67,7 +68,7 @@ val_dataloader = dict(
     batch_size=4,
     num_workers=0,
     persistent_workers=False,
-    dataset=dict(pipeline=test_pipeline))
+    dataset=dict(data_root=data_root, pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
 # --- schedule ---

@@ -1,4 +1,4 @@
-"""Generate the tiny VOC-format data set shipped in ``data/VOCdevkit``.
+"""Generate the tiny VOC-format data set shipped in ``data/tiny/VOCdevkit``.
 
 Objects are flat shapes with a distinct colour and shape per class (real VOC
 class names), of varied sizes, several per image, some truncated by the image
@@ -8,7 +8,7 @@ deterministic function of ``--seed``; the same files serve detection
 from the same XML).
 
 Example:
-    python tools/misc/make_tiny_voc.py --out data/VOCdevkit
+    python tools/misc/make_tiny_voc.py --out data/tiny/VOCdevkit
 """
 import argparse
 import os
@@ -186,7 +186,7 @@ def make_tiny_voc(out_dir: str, seed: int = 0) -> dict:
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--out', default='data/VOCdevkit')
+    parser.add_argument('--out', default='data/tiny/VOCdevkit')
     parser.add_argument('--seed', type=int, default=0)
     return parser.parse_args()
 

@@ -1,5 +1,5 @@
 # The mmdet VOC0712 data recipe (VOC2007+VOC2012 trainval through
-# ConcatDataset, VOC2007 test) on the shipped tiny data in data/VOCdevkit,
+# ConcatDataset, VOC2007 test) on the shipped tiny data in data/tiny/VOCdevkit,
 # at the tiny data's native resolution. Boxes of the tiny data go down to
 # 16 px, so the bbox_min_size=32 filter of mmdet's recipe would ignore many
 # of them; it is lowered to 8 px here.
@@ -8,7 +8,7 @@ _base_ = 'mmdet::_base_/datasets/voc0712.py'
 custom_imports = dict(imports=['mmext'], allow_failed_imports=False)
 
 dataset_type = 'VOCDataset'
-data_root = 'data/VOCdevkit/'
+data_root = 'data/tiny/VOCdevkit/'
 img_scale = (320, 256)
 backend_args = None
 train_pipeline = [
