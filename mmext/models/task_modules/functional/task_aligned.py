@@ -571,18 +571,24 @@ def _mmdet_sparse_candidates(scores: Tensor, pred_bboxes: Tensor,
     if not row.numel():
         empty = row.new_zeros(0)
         return empty, empty, empty, ious.new_zeros(0), ious.new_zeros(0)
-    b = row.div(num_gts, rounding_mode='floor')
+    # pow and scores only on lanes with IoU > 0: the metric is +0 elsewhere
+    lanes = ious.view(-1).nonzero().squeeze(1)
+    if not lanes.numel():
+        empty = row.new_zeros(0)
+        return empty, empty, empty, ious.new_zeros(0), ious.new_zeros(0)
+    scalar = _mmdet_scalar_pow_index(row, blk, chunk.valid, num_anchors,
+                                     vec_span)
+    at = torch.searchsorted(lanes, scalar).clamp_(max=lanes.numel() - 1)
     powered = cpu_kernels.pow_vector_except(
-        ious, beta, vec_span,
-        _mmdet_scalar_pow_index(row, blk, chunk.valid, num_anchors,
-                                vec_span))
-    labels = chunk.labels.reshape(-1).index_select(0, row)
-    score_index = ((b * num_anchors + blk * size) * num_classes +
-                   labels)[:, None] + torch.arange(
-                       0, size * num_classes, num_classes, device=b.device)
-    if num_anchors % size:  # lanes past the last anchor have IoU 0: any
-        score_index.clamp_(max=scores.numel() - 1)  # finite score will do
-    metrics = scores.reshape(-1).take(score_index).mul_(powered)
+        ious.view(-1)[lanes], beta, vec_span, at[lanes[at] == scalar])
+    b = row.div(num_gts, rounding_mode='floor')
+    block_base = (b * num_anchors + blk * size) * num_classes + \
+        chunk.labels.reshape(-1).index_select(0, row)
+    score_index = block_base[lanes.div(size, rounding_mode='floor')] + (
+        lanes % size) * num_classes
+    metrics = torch.zeros_like(ious)
+    metrics.view(-1)[lanes] = scores.reshape(-1).take(score_index).mul_(
+        powered)
     # top-k per GT row over its listed blocks, zeros padded at the end
     rows_total = chunk.labels.numel()
     counts = torch.bincount(row, minlength=rows_total)
