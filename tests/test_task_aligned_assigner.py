@@ -1,6 +1,8 @@
 """Parity of mmext's TaskAligned assigner with mmdet's and ultralytics'."""
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from mmdet.models.task_modules.assigners import \
     TaskAlignedAssigner as MMDetTaskAlignedAssigner
 from mmengine.registry import init_default_scope
@@ -144,7 +146,7 @@ def assert_batch_matches_mmdet(res, scores, pred, gt, labels, valid,
         ours = TaskAlignedAssigner.to_assign_result(res, int(m.sum()), i,
                                                     torch.float32)
         # batched indices count over the padded rows: map to compacted
-        compact = torch.cumsum(m.long(), 0)
+        compact = torch.cumsum(torch.cat([m.long(), m.new_zeros(1)]), 0)
         ours.gt_inds = torch.where(ours.gt_inds > 0,
                                    compact[(ours.gt_inds - 1).clamp(min=0)],
                                    ours.gt_inds)
@@ -166,6 +168,41 @@ def test_sparse_path_matches_mmdet(seed, kind):
     centers = (priors[:, :2] + priors[:, 2:]) / 2
     res = task_aligned_assign(scores, pred, centers, gt, labels, valid)
     assert_batch_matches_mmdet(res, scores, pred, gt, labels, valid, priors)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    img=st.sampled_from([256, 320]),
+    bsz=st.integers(1, 3),
+    max_gts=st.integers(0, 30),
+    kind=st.sampled_from(KINDS),
+    box_scale=st.sampled_from([0.25, 1.0, 4.0]),
+    degenerate=st.booleans())
+def test_sparse_path_randomized(seed, img, bsz, max_gts, kind, box_scale,
+                                degenerate):
+    """Random shapes, box scales (tiny to image-sized predictions) and
+    degenerate GTs: the sparse path still equals mmdet per image."""
+    scores, pred, gt, labels, valid = make_batch(seed, bsz, max_gts, kind,
+                                                 img)
+    ctr = (pred[..., :2] + pred[..., 2:]) / 2
+    half = (pred[..., 2:] - pred[..., :2]) / 2 * box_scale
+    pred = torch.cat([ctr - half, ctr + half], -1)
+    if degenerate and max_gts:
+        gt[:, 0, 2] = gt[:, 0, 0]  # zero width
+    priors = grid_priors(img)
+    centers = (priors[:, :2] + priors[:, 2:]) / 2
+    res = task_aligned_assign(scores, pred, centers, gt, labels, valid)
+    assert_batch_matches_mmdet(res, scores, pred, gt, labels, valid, priors)
+
+
+@pytest.mark.parametrize('mode', ['mmdet', 'ultralytics'])
+def test_batch_without_any_gt_is_background(mode):
+    scores, pred, _, _, _ = make_batch(0, 3, 1)
+    res = task_aligned_assign(scores, pred, CENTERS, pred.new_zeros(3, 0, 4),
+                              torch.zeros(3, 0, dtype=torch.long), mode=mode)
+    assert not res.fg_mask.any() and (res.gt_inds == -1).all()
+    assert (res.labels == -1).all() and not res.norm_metrics.any()
 
 
 def test_sparse_path_breaks_ties_as_mmdet():

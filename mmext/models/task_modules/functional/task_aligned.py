@@ -355,7 +355,7 @@ def task_aligned_assign(pred_scores: Tensor,
     if mode == 'mmdet':  # larger groups spill temporaries out of cache
         group = max(1, min(group, _MMDET_GROUP_PAIRS // per_image))
     step = max(1, min(num_gts, max_chunk_elements // num_anchors))
-    step = num_gts if group > 1 else step
+    step = max(1, num_gts) if group > 1 else step
     results = []
     for b0 in range(0, bsz, group):
         bs = slice(b0, min(b0 + group, bsz))
