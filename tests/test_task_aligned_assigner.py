@@ -194,6 +194,12 @@ def test_sparse_path_randomized(seed, img, bsz, max_gts, kind, box_scale,
     centers = (priors[:, :2] + priors[:, 2:]) / 2
     res = task_aligned_assign(scores, pred, centers, gt, labels, valid)
     assert_batch_matches_mmdet(res, scores, pred, gt, labels, valid, priors)
+    # strided (non-contiguous) inputs give the same bits
+    strided = task_aligned_assign(
+        scores.transpose(1, 2).contiguous().transpose(1, 2),
+        pred.transpose(1, 2).contiguous().transpose(1, 2), centers, gt,
+        labels, valid)
+    assert all(torch.equal(x, y) for x, y in zip(res, strided))
 
 
 @pytest.mark.parametrize('mode', ['mmdet', 'ultralytics'])

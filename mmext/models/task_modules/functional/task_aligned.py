@@ -568,12 +568,9 @@ def _mmdet_sparse_candidates(scores: Tensor, pred_bboxes: Tensor,
     size = _OVERLAP_BLOCK
     row, blk, ious = _overlapping_blocks(pred_bboxes, chunk.bboxes,
                                          chunk.valid, k)
-    if not row.numel():
-        empty = row.new_zeros(0)
-        return empty, empty, empty, ious.new_zeros(0), ious.new_zeros(0)
     # pow and scores only on lanes with IoU > 0: the metric is +0 elsewhere
     lanes = ious.view(-1).nonzero().squeeze(1)
-    if not lanes.numel():
+    if not lanes.numel():  # no overlap at all (or no valid GT)
         empty = row.new_zeros(0)
         return empty, empty, empty, ious.new_zeros(0), ious.new_zeros(0)
     scalar = _mmdet_scalar_pow_index(row, blk, chunk.valid, num_anchors,
@@ -669,7 +666,7 @@ def _overlapping_blocks(pred_bboxes: Tensor, gt_bboxes: Tensor,
     preds = pred_bboxes
     if pad:  # zero boxes: IoU 0 with anything
         preds = torch.cat([preds, preds.new_zeros(bsz, pad, 4)], 1)
-    grouped = preds.view(bsz, num_blocks, size, 4)
+    grouped = preds.reshape(bsz, num_blocks, size, 4)
     lo, hi = _block_reduce(grouped, torch.minimum), _block_reduce(
         grouped, torch.maximum)
     # (B, blocks, side, anchor): each side of a block contiguous
