@@ -34,7 +34,7 @@ if ! step mmcv; then
   else
     # No Linux wheel on PyPI: build the sdist against the installed torch.
     # torch >= 2.5 headers need C++20 while mmcv 2.1.0 asks for -std=c++17.
-    echo "[setup] building mmcv 2.1.0 from source (about 13 minutes on 2 cores)"
+    echo "[setup] building mmcv 2.1.0 from source (15 to 20 minutes on 2 cores)"
     tmp=$(mktemp -d)
     $PIP install ninja  # parallel compilation of the ops
     # --no-build-isolation: mmcv's setup.py imports the installed torch
