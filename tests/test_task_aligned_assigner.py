@@ -211,6 +211,14 @@ def test_batch_without_any_gt_is_background(mode):
     assert (res.labels == -1).all() and not res.norm_metrics.any()
 
 
+@pytest.mark.parametrize('mode', ['mmdet', 'ultralytics'])
+def test_no_anchors_gives_empty_result(mode):
+    res = task_aligned_assign(torch.rand(2, 0, 5), torch.rand(2, 0, 4),
+                              torch.rand(0, 2), torch.rand(2, 3, 4) * 10,
+                              torch.zeros(2, 3, dtype=torch.long), mode=mode)
+    assert all(t.shape == (2, 0) for t in res)
+
+
 def test_sparse_path_breaks_ties_as_mmdet():
     """Tied metrics at the k-th place after zeros in the first anchors:
     which tied anchors mmdet's top-k keeps depends on the first k anchors'

@@ -350,11 +350,11 @@ def task_aligned_assign(pred_scores: Tensor,
                                      beta, center_eps, min_gt_side, iou_fn)
 
     # images in groups, GTs in chunks: B*M*A-sized floats never coexist
-    per_image = num_anchors * max(num_gts, 1)
+    per_image = max(num_anchors, 1) * max(num_gts, 1)
     group = max(1, min(bsz, max_chunk_elements // per_image))
     if mode == 'mmdet':  # larger groups spill temporaries out of cache
         group = max(1, min(group, _MMDET_GROUP_PAIRS // per_image))
-    step = max(1, min(num_gts, max_chunk_elements // num_anchors))
+    step = max(1, min(num_gts, max_chunk_elements // max(num_anchors, 1)))
     step = max(1, num_gts) if group > 1 else step
     results = []
     for b0 in range(0, bsz, group):
@@ -616,9 +616,10 @@ def _mmdet_scalar_pow_index(row: Tensor, blk: Tensor, valid: Tensor,
     block computes with the scalar loop (a few per image)."""
     size = _OVERLAP_BLOCK
     num_gts = valid.shape[1]
-    num_valid = valid.sum(1).tolist()
+    num_blocks = -(-num_anchors // size)
+    num_valid = valid.sum(1)
     pos, img = [], []
-    for i, nv in enumerate(num_valid):
+    for i, nv in enumerate(num_valid.tolist()):
         if nv:
             tails = cpu_kernels.scalar_positions(nv * num_anchors, vec_span)
             pos.append(tails)
@@ -626,13 +627,13 @@ def _mmdet_scalar_pow_index(row: Tensor, blk: Tensor, valid: Tensor,
     if not pos:
         return row.new_zeros(0)
     pos, img = torch.cat(pos).to(row.device), torch.cat(img).to(row.device)
-    nv = valid.sum(1)[img]
+    nv = num_valid[img]
     a, rank = pos.div(nv, rounding_mode='floor'), pos % nv
     # GT index of the rank-th valid GT: valid rows first, in order
     order = torch.argsort((~valid).to(torch.uint8), dim=1, stable=True)
     g = order[img, rank]
-    keys = row * -(-num_anchors // size) + blk  # ascending
-    query = (img * num_gts + g) * -(-num_anchors // size) + a.div(
+    keys = row * num_blocks + blk  # ascending
+    query = (img * num_gts + g) * num_blocks + a.div(
         size, rounding_mode='floor')
     h = torch.searchsorted(keys, query).clamp_(max=keys.numel() - 1)
     found = keys[h] == query
