@@ -10,7 +10,8 @@ model = dict(
     head=dict(num_classes=len(classes), in_channels=128))
 data_preprocessor = dict(num_classes=len(classes))
 
-data_root = 'data/tiny/VOCdevkit/VOC2007'
+tiny_voc2007 = dict(
+    data_root='data/tiny/VOCdevkit/VOC2007', metainfo=dict(classes=classes))
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),
@@ -31,18 +32,12 @@ train_dataloader = dict(
     batch_size=16,
     num_workers=0,
     persistent_workers=False,
-    dataset=dict(
-        data_root=data_root,
-        metainfo=dict(classes=classes),
-        pipeline=train_pipeline))
+    dataset=dict(**tiny_voc2007, pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=20,
     num_workers=0,
     persistent_workers=False,
-    dataset=dict(
-        data_root=data_root,
-        metainfo=dict(classes=classes),
-        pipeline=test_pipeline))
+    dataset=dict(**tiny_voc2007, pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
 optim_wrapper = dict(
