@@ -1,10 +1,15 @@
 """The registered MultiLabelMetric: registry, data samples, difficult labels,
 distributed collection."""
+import logging
+import re
+
 import numpy as np
 import pytest
 import torch
 from mmengine.evaluator import Evaluator
+from mmengine.logging import MMLogger
 from mmengine.registry import DefaultScope
+from mmpretrain.evaluation import MultiLabelMetric as MMPretrainMetric
 from mmpretrain.registry import METRICS as MMPRETRAIN_METRICS
 from mmpretrain.structures import DataSample
 
@@ -15,19 +20,22 @@ ALL_ITEMS = ('CP', 'CR', 'CF1', 'macro-F1', 'OP', 'OR', 'OF1', 'mAP',
              'best-F1')
 
 
-def make_samples(num: int = 101, num_classes: int = 6, seed: int = 0):
+def make_samples(num: int = 101, num_classes: int = 6, seed: int = 0,
+                 difficult: bool = True):
     """Data samples as mmpretrain's VOC pipeline gives them (label indices
-    plus ``gt_label_difficult`` in the metainfo), converted to dicts the
-    way mmengine's Evaluator does."""
+    plus, with ``difficult``, ``gt_label_difficult`` in the metainfo),
+    converted to dicts the way mmengine's Evaluator does."""
     rng = np.random.default_rng(seed)
     samples = []
     for _ in range(num):
         labels = rng.choice(num_classes, rng.integers(1, 3), replace=False)
-        difficult = rng.choice(num_classes, rng.integers(0, 2))
+        labels_difficult = rng.choice(num_classes,
+                                      rng.integers(0, 2)).tolist()
         sample = DataSample().set_pred_score(torch.rand(
             num_classes, generator=torch.Generator().manual_seed(
                 int(rng.integers(1 << 30))))).set_gt_label(labels.tolist())
-        sample.set_metainfo(dict(gt_label_difficult=difficult.tolist()))
+        if difficult:
+            sample.set_metainfo(dict(gt_label_difficult=labels_difficult))
         samples.append(sample.to_dict())
     return samples
 
@@ -105,8 +113,6 @@ def test_gt_score_and_key_suffixes():
 
 
 def test_bad_arguments_and_input():
-    with pytest.raises(ValueError, match='either thr or topk'):
-        build(thr=0.5, topk=2)
     with pytest.raises(ValueError, match='unknown items'):
         build(items=('precision', ))
     metric = build()
@@ -136,3 +142,132 @@ def test_distributed_collection_equals_single_process():
     results = run_distributed(_dist_evaluate, 2, samples)
     assert results[0] == expected
     assert results[1] == expected
+
+
+class _Records(logging.Handler):
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+def warnings_logged(fn):
+    """``fn()`` and the warnings it logged through mmengine's logger."""
+    logger = MMLogger.get_current_instance()
+    records = _Records()
+    logger.addHandler(records)
+    try:
+        return fn(), records.messages
+    finally:
+        logger.removeHandler(records)
+
+
+def evaluate_both(samples, ours_kwargs, theirs_kwargs):
+    """Our metric and mmpretrain's macro + micro MultiLabelMetric."""
+    ours = build(items=('CP', 'CR', 'macro-F1', 'OP', 'OR', 'OF1'),
+                 **ours_kwargs)
+    ours.process(None, samples)
+    theirs = {}
+    for average in ('macro', 'micro'):
+        metric = MMPretrainMetric(average=average, **theirs_kwargs)
+        metric.process(None, samples)
+        theirs.update(metric.evaluate(len(samples)))
+    return ours.evaluate(len(samples)), theirs
+
+
+def assert_pairs(ours, theirs, ours_suffix, theirs_suffix):
+    pairs = [('CP', 'precision'), ('CR', 'recall'), ('macro-F1', 'f1-score'),
+             ('OP', 'precision_micro'), ('OR', 'recall_micro'),
+             ('OF1', 'f1-score_micro')]
+    for a, b in pairs:
+        if b.endswith('_micro'):
+            b = b[:-6] + theirs_suffix + '_micro'
+        else:
+            b = b + theirs_suffix
+        assert ours[f'multi-label/{a}{ours_suffix}'] == pytest.approx(
+            theirs[f'multi-label/{b}'], abs=1e-4)
+
+
+@pytest.mark.parametrize('thr, topk', [(0.3, 2), (0.5, 1), (0.7, 3)])
+def test_thr_and_topk_as_mmpretrain(thr, topk):
+    samples = make_samples(seed=3, difficult=False)
+    kwargs = dict(thr=thr, topk=topk)
+    (ours, theirs), messages = warnings_logged(
+        lambda: evaluate_both(samples, kwargs, kwargs))
+    # thr wins, with mmpretrain's warning (once from ours, twice from theirs)
+    expected = 'Both thr and topk are given, use threshold in favor of top-k.'
+    assert messages.count(expected) == 3
+    suffix = '' if thr == 0.5 else f'_thr-{thr:.2f}'
+    assert_pairs(ours, theirs, suffix, suffix)
+    # and the numbers are those of thr alone, not of top-k
+    thr_only, _ = evaluate_both(samples, dict(thr=thr), dict(thr=thr))
+    top_only, _ = evaluate_both(samples, dict(topk=topk), dict(topk=topk))
+    assert ours == thr_only and ours != {
+        k.replace(f'_top{topk}', suffix): v
+        for k, v in top_only.items()
+    }
+
+
+@pytest.mark.parametrize('topk', [None, 2])
+def test_thr_zero_is_honoured(topk):
+    samples = make_samples(seed=4, difficult=False)
+    ours, theirs = evaluate_both(samples, dict(thr=0.0, topk=topk),
+                                 dict(thr=0.0, topk=topk))
+    # mmpretrain computes at 0.0 but names the keys after top-k
+    assert_pairs(ours, theirs, '_thr-0.00', f'_top{topk}')
+    # every label predicted: precision is the positive rate, recall 100
+    assert ours['multi-label/OR_thr-0.00'] == 100.0
+    at_half, _ = evaluate_both(samples, dict(thr=0.5), dict(thr=0.5))
+    assert ours['multi-label/OP_thr-0.00'] < at_half['multi-label/OP']
+
+
+@pytest.mark.parametrize('kwargs, msg', [
+    (dict(thr=float('nan')), 'thr must be a number'),
+    (dict(thr='0.5'), 'thr must be a number'),
+    (dict(topk=0), 'topk must be an int >= 1'),
+    (dict(topk=1.5), 'topk must be an int >= 1'),
+])
+def test_bad_thr_topk(kwargs, msg):
+    with pytest.raises(ValueError, match=msg):
+        build(**kwargs)
+
+
+def test_nan_thr_gives_zeros_in_mmpretrain():
+    # why NaN is refused: mmpretrain predicts nothing and reports zeros
+    samples = make_samples(num=20, seed=5, difficult=False)
+    metric = MMPretrainMetric(thr=float('nan'))
+    metric.process(None, samples)
+    assert set(metric.evaluate(len(samples)).values()) == {0.0}
+
+
+@pytest.mark.parametrize('label, named', [(-1, '-1'), (6, '6'), (9, '9')])
+@pytest.mark.parametrize('meta', [
+    dict(img_path='VOC2007/JPEGImages/000005.jpg'),
+    dict(sample_idx=17), dict()])
+def test_gt_label_outside_classes(label, named, meta):
+    samples = make_samples(num=3, seed=6, difficult=False)
+    bad = dict(samples[2], gt_label=torch.tensor([1, label]), **meta)
+    # mmpretrain refuses it too, with a bare RuntimeError from one_hot
+    with pytest.raises(RuntimeError):
+        MMPretrainMetric().process(None, [bad])
+    where = (repr(meta['img_path']) if 'img_path' in meta else
+             str(meta['sample_idx']) if meta else '#1 of the batch')
+    metric = build()
+    with pytest.raises(ValueError,
+                       match=rf'sample {re.escape(where)}: gt_label {named} '
+                       r'is outside the 6 classes \[0, 5\]'):
+        metric.process(None, [samples[0], bad])
+
+
+def test_non_integer_gt_label_and_score_shape():
+    samples = make_samples(num=2, seed=7, difficult=False)
+    metric = build()
+    with pytest.raises(ValueError, match='gt_label must hold class indices'):
+        metric.process(None, [dict(samples[0],
+                                   gt_label=torch.tensor([0.5, 2.0]))])
+    with pytest.raises(ValueError, match=r'gt_score has shape \(5,\) but '
+                       r'pred_score \(6,\)'):
+        metric.process(None, [dict(samples[0], gt_score=torch.zeros(5))])

@@ -1,4 +1,6 @@
 """Registered multi-label metric: CP/CR/CF1, OP/OR/OF1 and mAP."""
+import math
+import numbers
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -12,6 +14,38 @@ from mmext.registry import METRICS
 from mmext.visualization import format_table
 
 _ITEMS = ('CP', 'CR', 'CF1', 'macro-F1', 'OP', 'OR', 'OF1', 'mAP', 'best-F1')
+
+
+def _sample_name(sample: dict, n: int) -> str:
+    """``sample 'a.jpg'``, ``sample 12`` or ``sample #3 of the batch``."""
+    if sample.get('img_path') is not None:
+        return f"sample {sample['img_path']!r}"
+    if sample.get('sample_idx') is not None:
+        return f"sample {sample['sample_idx']}"
+    return f'sample #{n} of the batch'
+
+
+def _check_labels(sample: dict, n: int, num_classes: int) -> torch.Tensor:
+    """The sample's ``gt_label`` as int64 indices in ``[0, num_classes)``.
+
+    Raises:
+        ValueError: Naming the sample and the label, on a label that is not
+            an integer or lies outside the classes (-1 would mark the last
+            class positive, C would raise a bare ``IndexError``).
+    """
+    labels = torch.as_tensor(sample['gt_label']).reshape(-1)
+    if labels.is_floating_point() and bool(
+        (labels != labels.round()).any() | ~labels.isfinite().all()):
+        raise ValueError(f'{_sample_name(sample, n)}: gt_label must hold '
+                         f'class indices, got {labels.tolist()}')
+    labels = labels.long()
+    bad = (labels < 0) | (labels >= num_classes)
+    if bad.any():
+        raise ValueError(
+            f'{_sample_name(sample, n)}: gt_label {labels[bad][0].item()} '
+            f'is outside the {num_classes} classes [0, {num_classes - 1}] '
+            f'(gt_label {labels.tolist()})')
+    return labels
 
 
 @METRICS.register_module()
@@ -38,11 +72,24 @@ class MultiLabelMetric(BaseMetric):
     get mmpretrain's suffixes: none for ``thr=0.5``, ``_thr-0.30`` for other
     thresholds, ``_top3`` for ``topk=3``.
 
+    As mmpretrain's ``MultiLabelMetric``: given both ``thr`` and ``topk``,
+    ``thr`` wins and mmpretrain's warning is logged. Unlike it, ``thr=0.0``
+    names its keys ``_thr-0.00`` (mmpretrain computes at 0.0 but names them
+    ``_top<topk>``, ``_topNone`` without ``topk``).
+
+    Stricter than mmpretrain (a ``ValueError`` where it asserts, raises a
+    bare ``RuntimeError`` or silently returns zeros): ``thr`` NaN or not a
+    number, ``topk < 1``, an unknown item, and in :meth:`process` a
+    ``gt_label`` outside ``[0, C)`` (-1 included) or not an integer, or a
+    ``gt_score`` whose shape differs from ``pred_score``'s; the message
+    names the sample (``img_path``, else ``sample_idx``) and the label.
+
     Args:
         thr (float, optional): Predict a label when its score is ``>= thr``.
             Defaults to None, which means 0.5 unless ``topk`` is given.
         topk (int, optional): Predict the ``topk`` highest-scoring labels of
-            each sample instead of thresholding. Defaults to None.
+            each sample instead of thresholding; ignored (with a warning)
+            when ``thr`` is given too. Defaults to None.
         items (Sequence[str]): Items to report, from ``'CP', 'CR', 'CF1',
             'macro-F1', 'OP', 'OR', 'OF1', 'mAP', 'best-F1'``. Defaults to
             ``('CP', 'CR', 'CF1', 'OP', 'OR', 'OF1', 'mAP')``.
@@ -70,10 +117,20 @@ class MultiLabelMetric(BaseMetric):
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
+        if thr is not None and (isinstance(thr, bool)
+                                or not isinstance(thr, numbers.Real)
+                                or math.isnan(thr)):
+            raise ValueError(f'thr must be a number (not NaN), got {thr!r}')
+        if topk is not None and (isinstance(topk, bool)
+                                 or not isinstance(topk, numbers.Integral)
+                                 or topk < 1):
+            raise ValueError(f'topk must be an int >= 1, got {topk!r}')
         if thr is not None and topk is not None:
-            raise ValueError('give either thr or topk, not both')
-        if topk is not None and topk < 1:
-            raise ValueError(f'topk must be >= 1, got {topk}')
+            # mmpretrain's behaviour and message
+            MMLogger.get_current_instance().warning(
+                'Both thr and topk are given, use threshold in favor of '
+                'top-k.')
+            topk = None
         unknown = set(items) - set(_ITEMS)
         if unknown or not items:
             raise ValueError(
@@ -91,14 +148,19 @@ class MultiLabelMetric(BaseMetric):
                 ``pred_score`` and ``gt_score`` or ``gt_label``, and
                 optionally ``gt_label_difficult``.
         """
-        for sample in data_samples:
+        for n, sample in enumerate(data_samples):
             score = torch.as_tensor(sample['pred_score']).detach().cpu()
             if 'gt_score' in sample:
                 target = torch.as_tensor(sample['gt_score']).detach().cpu()
                 target = target.clone()
+                if target.shape != score.shape:
+                    raise ValueError(
+                        f'{_sample_name(sample, n)}: gt_score has shape '
+                        f'{tuple(target.shape)} but pred_score '
+                        f'{tuple(score.shape)}')
             else:
                 target = torch.zeros(score.shape[-1])
-                target[torch.as_tensor(sample['gt_label']).long()] = 1
+                target[_check_labels(sample, n, score.shape[-1])] = 1
             difficult = sample.get('gt_label_difficult', None)
             if difficult is not None and len(difficult):
                 difficult = torch.as_tensor(difficult).long()
