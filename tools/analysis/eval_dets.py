@@ -1,12 +1,15 @@
 """Evaluate saved detections offline: VOC07 / VOC12 mAP and COCO stats.
 
-Two inputs:
+Three inputs:
 
-* a ``tools/test.py --out results.pkl`` pickle plus the dataset config
-  (GT read from the config's test dataset)::
+* a ``tools/test.py --out results.json`` COCO-style results json plus the
+  dataset config (GT read from the config's test dataset)::
 
-    python tools/analysis/eval_dets.py --pkl results.pkl --config CFG \\
+    python tools/analysis/eval_dets.py --res-json results.json --config CFG \\
         --metric voc07 coco --out metrics.json
+
+* the same with a ``tools/test.py --out results.pkl`` pickle (``--pkl``).
+  Loading a pickle runs whatever code it holds: only load your own;
 
 * a COCO-format GT json plus a COCO-format results json; an annotation with
   ``"difficult": 1`` or ``"ignore": 1`` is a VOC difficult box (ignored by
@@ -15,6 +18,11 @@ Two inputs:
 
     python tools/analysis/eval_dets.py --gt-json gt.json \\
         --res-json dets.json --metric coco --out metrics.json
+
+With ``--config``, every image of the test dataset must have predictions
+in a pickle (``--allow-missing`` scores the missing ones as images without
+detections); a results json cannot tell an image left out from one without
+detections, so images without entries only draw a warning.
 
 ``metrics.json`` is a flat object: ``voc07/mAP``, ``voc07/AP/<class>`` (or
 ``voc07/AP50``, ``voc07/AP50/<class>``... with several ``--iou-thrs``), the
@@ -25,14 +33,45 @@ without valid GT (as pycocotools).
 import argparse
 import json
 import pickle
-from typing import List, Optional, Sequence, Tuple
+import sys
+import warnings
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from mmext.evaluation.functional.checks import check_iou_thrs
 from mmext.evaluation.metrics.detection_ap import (ALLOWED_METRICS,
                                                    compute_detection_metrics,
                                                    format_ap_tables,
                                                    sample_to_arrays)
+from mmext.evaluation.results_json import category_ids, index_coco_entries
+
+
+def read_json(path: str):
+    """The content of a json file; a parse error names the file."""
+    with open(path, 'rb') as f:
+        data = f.read()
+    try:
+        return json.loads(data)
+    except ValueError as err:  # JSONDecodeError, UnicodeDecodeError
+        raise ValueError(f'{path} is not valid JSON: {err}') from None
+
+
+def _results_list(res, res_file: str) -> list:
+    if isinstance(res, dict) and 'annotations' in res:
+        res = res['annotations']
+    if not isinstance(res, list):
+        raise ValueError(f'{res_file}: expected a list of results '
+                         '{image_id, category_id, bbox, score}, got '
+                         f'{type(res).__name__}')
+    return res
+
+
+def _by_image(indexed: Dict[str, np.ndarray], num_images: int) -> list:
+    """Positions of the entries of each image, in file order."""
+    order = np.argsort(indexed['imgs'], kind='stable')
+    bounds = np.searchsorted(indexed['imgs'][order], np.arange(num_images + 1))
+    return [order[bounds[i]:bounds[i + 1]] for i in range(num_images)]
 
 
 def load_coco_json(gt_file: str, res_file: str) -> Tuple[List[dict], list]:
@@ -45,89 +84,56 @@ def load_coco_json(gt_file: str, res_file: str) -> Tuple[List[dict], list]:
         tuple: ``(samples, class names)``; boxes are ``x, y, w, h``.
 
     Raises:
-        ValueError: On duplicate image or category ids, or a result or
-            annotation naming an unknown image or category.
+        ValueError: Naming the file: not JSON, duplicate image or category
+            ids, or (naming the entry) a result or annotation with a
+            malformed bbox or score, or an unknown image or category.
     """
-    with open(gt_file) as f:
-        gt = json.load(f)
-    with open(res_file) as f:
-        res = json.load(f)
-    if isinstance(res, dict) and 'annotations' in res:
-        res = res['annotations']
+    gt = read_json(gt_file)
+    res = _results_list(read_json(res_file), res_file)
+    if not isinstance(gt, dict) or not all(
+            isinstance(gt.get(k), list) for k in ('images', 'categories')):
+        raise ValueError(f'{gt_file}: not a COCO ground-truth file (needs '
+                         "'images' and 'categories' lists)")
     img_ids = [img['id'] for img in gt['images']]
     if len(set(img_ids)) != len(img_ids):
         dup = next(i for i in img_ids if img_ids.count(i) > 1)
         raise ValueError(f'{gt_file}: duplicate image id {dup!r}')
     img_ids = sorted(img_ids)
     cats = sorted(gt['categories'], key=lambda c: c['id'])
-    cat_index = {c['id']: k for k, c in enumerate(cats)}
-    if len(cat_index) != len(cats):
+    cat_ids = [c['id'] for c in cats]
+    if len(set(cat_ids)) != len(cats):
         raise ValueError(f'{gt_file}: duplicate category ids')
-    samples = {
-        i: dict(img_id=i, det=[], gt=[])
-        for i in img_ids
-    }
-
-    def lookup(entry, what, n, file):
-        if entry.get('image_id') not in samples:
-            raise ValueError(f'{file}: {what} #{n} has unknown image_id '
-                             f"{entry.get('image_id')!r}")
-        if entry.get('category_id') not in cat_index:
-            raise ValueError(f'{file}: {what} #{n} (image '
-                             f"{entry['image_id']!r}) has unknown "
-                             f"category_id {entry.get('category_id')!r}")
-        return samples[entry['image_id']]
-
-    for n, ann in enumerate(gt.get('annotations', [])):
-        lookup(ann, 'annotation', n, gt_file)['gt'].append(ann)
-    for n, det in enumerate(res):
-        if 'score' not in det or 'bbox' not in det:
-            raise ValueError(f"{res_file}: result #{n} lacks 'bbox' or "
-                             "'score'")
-        lookup(det, 'result', n, res_file)['det'].append(det)
+    anns = gt.get('annotations', [])
+    indexed = {}
+    for kind, file, entries, with_score in (
+            ('annotation', gt_file, anns, False),
+            ('result', res_file, res, True)):
+        try:
+            indexed[kind] = index_coco_entries(kind, entries, img_ids,
+                                               cat_ids, with_score)
+        except ValueError as err:
+            raise ValueError(f'{file}: {err}') from None
+    g, d = indexed['annotation'], indexed['result']
+    ignore = np.array([bool(a.get('difficult', 0) or a.get('ignore', 0))
+                       for a in anns], bool)
+    crowd = np.array([bool(a.get('iscrowd', 0)) for a in anns], bool)
+    areas = np.array([a.get('area', b[2] * b[3])
+                      for a, b in zip(anns, g['boxes'])], float)
     out = []
-    for i in img_ids:
-        s = samples[i]
-        g, d = s['gt'], s['det']
+    for i, gi, di in zip(img_ids, _by_image(g, len(img_ids)),
+                         _by_image(d, len(img_ids))):
         out.append(
-            dict(img_id=i,
-                 det_boxes=np.array([x['bbox'] for x in d],
-                                    float).reshape(-1, 4),
-                 det_scores=np.array([x['score'] for x in d], float),
-                 det_labels=np.array([cat_index[x['category_id']]
-                                      for x in d], np.int64),
-                 gt_boxes=np.array([x['bbox'] for x in g],
-                                   float).reshape(-1, 4),
-                 gt_labels=np.array([cat_index[x['category_id']] for x in g],
-                                    np.int64),
-                 gt_ignore=np.array([
-                     bool(x.get('difficult', 0) or x.get('ignore', 0))
-                     for x in g
-                 ], bool),
-                 gt_crowd=np.array([bool(x.get('iscrowd', 0)) for x in g],
-                                   bool),
-                 gt_areas=np.array([
-                     x['area'] if 'area' in x else x['bbox'][2] *
-                     x['bbox'][3] for x in g
-                 ], float)))
+            dict(img_id=i, det_boxes=d['boxes'][di],
+                 det_scores=d['scores'][di], det_labels=d['labels'][di],
+                 gt_boxes=g['boxes'][gi], gt_labels=g['labels'][gi],
+                 gt_ignore=ignore[gi], gt_crowd=crowd[gi],
+                 gt_areas=areas[gi]))
     names = [c.get('name', str(c['id'])) for c in cats]
     return out, names
 
 
-def load_pickle_with_config(pkl_file: str,
-                            config: str) -> Tuple[List[dict], list, str]:
-    """Samples from a ``test.py --out`` pickle, GT from the config's test
-    dataset (mmdet's dump keeps predictions only).
-
-    Images of the data set without predictions count with none; a
-    prediction for an image id not in the data set, or two for one image,
-    is an error.
-
-    Returns:
-        tuple: ``(samples, class names, ignore_as)``, samples in data set
-        order, ``ignore_as`` from the data set type (``'difficult'`` for
-        VOC, ``'crowd'`` otherwise).
-    """
+def build_test_dataset(config: str):
+    """The config's test dataset, without its pipeline."""
     from mmengine.config import Config
     from mmengine.registry import DATASETS, init_default_scope
     cfg = Config.fromfile(config)
@@ -135,31 +141,148 @@ def load_pickle_with_config(pkl_file: str,
     ds_cfg = cfg.test_dataloader.dataset
     ds_cfg.pipeline = []
     ds_cfg.lazy_init = False
-    dataset = DATASETS.build(ds_cfg)
-    with open(pkl_file, 'rb') as f:
-        preds = pickle.load(f)
+    return DATASETS.build(ds_cfg)
+
+
+def load_pickle(pkl_file: str) -> Dict[object, dict]:
+    """The ``pred_instances`` of each image of a ``test.py --out`` pickle.
+
+    Loading a pickle runs the code it holds: only load files you made.
+
+    Returns:
+        dict: ``{img_id: pred_instances}``.
+
+    Raises:
+        ValueError: Naming the file and entry: not a pickle, not a list of
+            data samples, an entry without ``pred_instances``, or two
+            entries for one image.
+    """
+    try:
+        with open(pkl_file, 'rb') as f:
+            preds = pickle.load(f)
+    except (pickle.UnpicklingError, EOFError, AttributeError,
+            ImportError) as err:
+        raise ValueError(f'{pkl_file} is not a readable pickle: {err}') \
+            from None
+    if not isinstance(preds, list):
+        raise ValueError(f'{pkl_file}: expected the list of data samples '
+                         f'that test.py --out writes, got '
+                         f'{type(preds).__name__}')
     by_id = {}
     for n, p in enumerate(preds):
+        if not isinstance(p, dict) or 'pred_instances' not in p:
+            raise ValueError(f'{pkl_file}: entry #{n} has no '
+                             "'pred_instances'")
         img_id = p.get('img_id')
         if img_id in by_id:
             raise ValueError(f'{pkl_file}: two predictions for image '
                              f'{img_id!r} (entries {by_id[img_id][0]} and '
                              f'{n})')
-        by_id[img_id] = (n, p)
-    samples = []
-    for i in range(len(dataset)):
-        info = dataset.get_data_info(i)
-        img_id = info['img_id']
-        pred = by_id.pop(img_id, (None, dict(pred_instances=dict(
-            bboxes=np.zeros((0, 4)), scores=np.zeros(0),
-            labels=np.zeros(0, np.int64)))))[1]
-        samples.append(
-            sample_to_arrays(
-                dict(img_id=img_id, pred_instances=pred['pred_instances'],
-                     instances=info['instances'])))
-    if by_id:
-        raise ValueError(f'{pkl_file}: predictions for image ids not in the '
-                         f'data set: {sorted(map(repr, by_id))[:5]}')
+        by_id[img_id] = (n, p['pred_instances'])
+    return {k: v for k, (_, v) in by_id.items()}
+
+
+def load_results_json(res_file: str, dataset) -> Dict[object, dict]:
+    """The predictions of each image of a COCO-style results json, with ids
+    as ``tools/test.py --out x.json`` writes them (see
+    :mod:`mmext.evaluation.results_json`).
+
+    Returns:
+        dict: ``{img_id: dict(bboxes (x1, y1, x2, y2), scores, labels)}``
+        for the images that have entries.
+
+    Raises:
+        ValueError: Naming the file and the entry at fault.
+    """
+    res = _results_list(read_json(res_file), res_file)
+    img_ids = [dataset.get_data_info(i)['img_id']
+               for i in range(len(dataset))]
+    try:
+        d = index_coco_entries('result', res, img_ids,
+                               category_ids(dataset), True)
+    except ValueError as err:
+        raise ValueError(f'{res_file}: {err}') from None
+    boxes = d['boxes'].copy()
+    boxes[:, 2:] += boxes[:, :2]
+    return {
+        img_ids[i]: dict(bboxes=boxes[di], scores=d['scores'][di],
+                         labels=d['labels'][di])
+        for i, di in enumerate(_by_image(d, len(img_ids))) if len(di)
+    }
+
+
+def samples_from_dataset(dataset, preds: Dict[object, dict], source: str,
+                         allow_missing: bool,
+                         missing_is_error: bool = True) -> List[dict]:
+    """Pair each image of ``dataset`` with its predictions.
+
+    Args:
+        dataset: The built test dataset (GT in ``instances``).
+        preds (dict): ``{img_id: pred_instances}``.
+        source (str): The predictions file, for messages.
+        allow_missing (bool): Score images without predictions in a pickle
+            as images without detections (with a warning) instead of
+            refusing them.
+        missing_is_error (bool): Whether images without predictions are an
+            error (pickles: every image has an entry) or a warning (a
+            results json lists no entry for an image without detections).
+            Defaults to True.
+
+    Returns:
+        list[dict]: :func:`sample_to_arrays` samples in dataset order.
+
+    Raises:
+        ValueError: For predictions of images outside the dataset, or images
+            without predictions unless allowed, with the counts.
+    """
+    infos = [dataset.get_data_info(i) for i in range(len(dataset))]
+    unknown = set(preds) - {info['img_id'] for info in infos}
+    if unknown:
+        raise ValueError(f'{source}: predictions for {len(unknown)} image '
+                         'ids not in the data set, e.g. '
+                         f'{sorted(map(repr, unknown))[:5]}')
+    missing = [info['img_id'] for info in infos
+               if info['img_id'] not in preds]
+    if missing:
+        msg = (f'{source} has predictions for {len(infos) - len(missing)} '
+               f'of the {len(infos)} test images; {len(missing)} have none '
+               f'(e.g. {missing[:3]})')
+        if missing_is_error and not allow_missing:
+            raise ValueError(
+                f'{msg}. Scoring them as images without detections lowers '
+                'every AP: evaluate the complete test.py --out file, or '
+                'pass --allow-missing to score them so')
+        warnings.warn(f'{msg}: they count as images without detections')
+    empty = dict(bboxes=np.zeros((0, 4)), scores=np.zeros(0),
+                 labels=np.zeros(0, np.int64))
+    return [
+        sample_to_arrays(
+            dict(img_id=info['img_id'],
+                 pred_instances=preds.get(info['img_id'], empty),
+                 instances=info['instances'])) for info in infos
+    ]
+
+
+def load_with_config(config: str,
+                     pkl_file: Optional[str] = None,
+                     res_file: Optional[str] = None,
+                     allow_missing: bool = False
+                     ) -> Tuple[List[dict], list, str]:
+    """Samples from a ``test.py --out`` pickle or results json, GT from the
+    config's test dataset (mmdet's dump keeps predictions only).
+
+    Returns:
+        tuple: ``(samples, class names, ignore_as)``, samples in data set
+        order, ``ignore_as`` from the data set type (``'difficult'`` for
+        VOC, ``'crowd'`` otherwise).
+    """
+    dataset = build_test_dataset(config)
+    if pkl_file is not None:
+        preds, source = load_pickle(pkl_file), pkl_file
+    else:
+        preds, source = load_results_json(res_file, dataset), res_file
+    samples = samples_from_dataset(dataset, preds, source, allow_missing,
+                                   missing_is_error=pkl_file is not None)
     meta = dataset.metainfo
     ignore_as = 'difficult' if str(meta.get('dataset_type',
                                             '')).startswith('VOC') else 'crowd'
@@ -192,35 +315,53 @@ def evaluate(samples: List[dict],
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Evaluate saved detections (VOC07/VOC12/COCO).')
-    src = parser.add_argument_group('inputs (a pickle + config, or 2 jsons)')
-    src.add_argument('--pkl', help='results pickle of test.py --out')
+    src = parser.add_argument_group(
+        'inputs: --res-json or --pkl with --config, or --res-json with '
+        '--gt-json')
+    src.add_argument(
+        '--pkl',
+        help='results pickle of test.py --out x.pkl. Loading a pickle runs '
+        'any code it holds: only load files you made, prefer --res-json')
     src.add_argument('--config', help='config whose test dataset has the GT')
     src.add_argument('--gt-json', help='COCO-format ground truth')
-    src.add_argument('--res-json', help='COCO-format results')
+    src.add_argument(
+        '--res-json',
+        help='COCO-style results json (test.py --out x.json, or mmdet '
+        'CocoMetric format_only)')
+    src.add_argument(
+        '--allow-missing',
+        action='store_true',
+        help='with --pkl: score test images without predictions as images '
+        'without detections instead of refusing the file')
     parser.add_argument('--metric', nargs='+', default=['voc07'],
                         choices=ALLOWED_METRICS)
     parser.add_argument('--iou-thrs', nargs='+', type=float, default=[0.5],
-                        help='IoU thresholds of the VOC metrics')
+                        help='IoU thresholds of the VOC metrics, in (0, 1]')
     parser.add_argument('--legacy-coords',
                         action=argparse.BooleanOptionalAction, default=True,
                         help='VOC +1 pixel box widths (default: on)')
     parser.add_argument('--out', help='write the flat metrics json here')
     args = parser.parse_args(argv)
-    if bool(args.pkl) == bool(args.gt_json):
-        parser.error('give either --pkl with --config, or --gt-json with '
-                     '--res-json')
-    if args.pkl and not args.config:
-        parser.error('--pkl needs --config')
-    if args.gt_json and not args.res_json:
-        parser.error('--gt-json needs --res-json')
+    if bool(args.pkl) == bool(args.res_json):
+        parser.error('give either --pkl or --res-json (with --config), or '
+                     '--res-json with --gt-json')
+    if bool(args.config) == bool(args.gt_json):
+        parser.error('give the ground truth by either --config or --gt-json')
+    if args.pkl and args.gt_json:
+        parser.error('--pkl needs --config (a pickle has no GT)')
+    try:
+        check_iou_thrs(args.iou_thrs)
+    except ValueError as err:
+        parser.error(f'--iou-thrs: {err}')
     return args
 
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:
+    """Evaluate as the command line says; returns the flat metrics."""
     args = parse_args(argv)
-    if args.pkl:
-        samples, classes, ignore_as = load_pickle_with_config(
-            args.pkl, args.config)
+    if args.config:
+        samples, classes, ignore_as = load_with_config(
+            args.config, args.pkl, args.res_json, args.allow_missing)
         box_format = 'xyxy'
     else:
         samples, classes = load_coco_json(args.gt_json, args.res_json)
@@ -238,4 +379,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
 
 
 if __name__ == '__main__':
-    main()
+    try:
+        main()
+    except (ValueError, OSError) as error:  # bad input: no traceback
+        sys.exit(f'error: {error}')

@@ -119,3 +119,108 @@ def check_flags(kind: str, name: str, flags, n: int) -> np.ndarray:
         raise ValueError(f'{kind} {name} has {len(flags)} entries but there '
                          f'are {n} boxes')
     return flags.astype(bool)
+
+
+def check_iou_thrs(iou_thrs) -> np.ndarray:
+    """IoU thresholds as a float64 array, each in ``(0, 1]``.
+
+    A threshold of 0 or below makes every overlapping pair a match (and
+    -1 every pair of the same class), one above 1 makes none: both give
+    meaningless APs rather than an error downstream, so they are refused
+    here.
+
+    Args:
+        iou_thrs (float | Sequence[float]): One or more thresholds.
+
+    Returns:
+        np.ndarray: ``(T,)`` float64 thresholds, in the given order.
+
+    Raises:
+        ValueError: When there is no threshold, or one is NaN, not a
+            number, or outside ``(0, 1]``; the message names the value.
+    """
+    try:
+        thrs = np.asarray(iou_thrs, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        raise ValueError(f'iou_thrs must be numbers in (0, 1], got '
+                         f'{iou_thrs!r}') from None
+    if thrs.size == 0:
+        raise ValueError('iou_thrs must hold at least one threshold in '
+                         '(0, 1], got none')
+    # NaN fails both comparisons, so it lands here too
+    bad = np.flatnonzero(~((thrs > 0) & (thrs <= 1)))
+    if bad.size:
+        raise ValueError(f'IoU threshold {thrs[bad[0]]!r} is outside (0, 1] '
+                         f'(iou_thrs={thrs.tolist()})')
+    return thrs
+
+
+def _entry(kind: str, n: int, entry) -> str:
+    """``result #3 (id 7, image_id 12)``: the keys a user can search for."""
+    keys = [f'{k} {entry[k]!r}' for k in ('id', 'image_id')
+            if isinstance(entry, dict) and k in entry]
+    return f'{kind} #{n}' + (f' ({", ".join(keys)})' if keys else '')
+
+
+def check_coco_entries(kind: str, entries: Sequence,
+                       with_score: bool) -> Tuple[np.ndarray, ...]:
+    """Boxes (and scores) of COCO json entries, validated as given.
+
+    Each entry must be an object whose ``bbox`` is 4 finite numbers
+    ``[x, y, width, height]`` with a width and height of at least 0 and,
+    when ``with_score``, whose ``score`` is a finite number. Errors quote
+    the entry's ``bbox`` as written in the file (``xywh``), never a
+    converted box.
+
+    Args:
+        kind (str): ``'annotation'`` or ``'result'``, used in messages.
+        entries (Sequence[dict]): The json entries, in file order.
+        with_score (bool): Whether each entry needs a ``score``.
+
+    Returns:
+        tuple: ``(N, 4)`` float64 ``xywh`` boxes and, with ``with_score``,
+        ``(N,)`` float64 scores.
+
+    Raises:
+        ValueError: Naming the first bad entry by its position in the file,
+            its ``id`` and ``image_id`` where present.
+    """
+    n = len(entries)
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise ValueError(f'{kind} #{i} is not a json object: '
+                             f'{entry!r:.80}')
+    fields = [('bbox', (n, 4))] + ([('score', (n, ))] if with_score else [])
+    out = []
+    for name, shape in fields:
+        values = [e.get(name) for e in entries]
+        arr = _finite_array(values, shape)
+        if arr is None:  # find the entry to blame, one by one
+            i = next(i for i, v in enumerate(values)
+                     if _finite_array(v, shape[1:]) is None)
+            what = ('4 finite numbers [x, y, width, height]'
+                    if name == 'bbox' else 'a finite number')
+            raise ValueError(f'{_entry(kind, i, entries[i])}: {name} '
+                             f'{values[i]!r} must be {what}')
+        out.append(arr)
+    bad = np.flatnonzero((out[0][:, 2:] < 0).any(axis=1))
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(f'{_entry(kind, i, entries[i])}: bbox '
+                         f"{entries[i]['bbox']!r} [x, y, width, height] has "
+                         'a negative width or height')
+    return tuple(out)
+
+
+def _finite_array(values, shape: tuple) -> Optional[np.ndarray]:
+    """``values`` as float64 of ``shape`` if all finite, else None."""
+    if shape and shape[0] == 0:
+        return np.zeros(shape)
+    try:
+        # None becomes NaN, so a missing value fails as not finite
+        arr = np.array(values, dtype=np.float64)
+    except (TypeError, ValueError):  # ragged or not numeric
+        return None
+    if arr.shape != shape or not np.isfinite(arr).all():
+        return None
+    return arr

@@ -27,7 +27,7 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 
 from .ap import average_precision
-from .checks import check_boxes_labels, check_flags
+from .checks import check_boxes_labels, check_flags, check_iou_thrs
 from .grouping import same_group_pairs, score_order, segment_starts
 from .iou import paired_box_iou
 
@@ -162,6 +162,7 @@ def voc_eval(det_boxes,
         num_images, img_names=img_names)
     gt_ignore = check_flags('ground truth', 'ignore flags', gt_ignore,
                             len(gt_boxes))
+    iou_thrs = check_iou_thrs(iou_thrs)
     match = voc_match(det_boxes, det_scores, det_labels, det_imgs, gt_boxes,
                       gt_labels, gt_imgs, gt_ignore, iou_thrs, legacy_coords)
     order = match['order']

@@ -12,6 +12,7 @@ from mmengine.logging import MMLogger
 from mmext.registry import METRICS
 from ..functional import (COCO_STAT_NAMES, best_f1_threshold, coco_eval,
                           f1_score, prf_at_threshold, voc_eval)
+from ..functional.checks import check_iou_thrs
 
 VOC_MODES = {'voc07': '11points', 'voc12': 'area'}
 ALLOWED_METRICS = ('voc07', 'voc12', 'coco')
@@ -278,7 +279,8 @@ class DetectionAP(BaseMetric):
         metric (str | Sequence[str]): Any of ``'voc07'``, ``'voc12'``,
             ``'coco'``. Defaults to ``('voc07', 'coco')``.
         iou_thrs (float | Sequence[float]): IoU thresholds of the VOC
-            metrics. Defaults to ``(0.5,)``.
+            metrics, each in (0, 1] (a ``ValueError`` names any other).
+            Defaults to ``(0.5,)``.
         legacy_coords (bool): VOC boxes cover ``x2 - x1 + 1`` pixels (devkit,
             mmdet VOCMetric). Defaults to True. COCO never adds 1.
         classwise (bool): Log per-class AP tables and a per-class table of
@@ -316,8 +318,7 @@ class DetectionAP(BaseMetric):
                                f'got {m!r}')
         if not self.metric:
             raise ValueError('metric must name at least one metric')
-        self.iou_thrs = (float(iou_thrs), ) if isinstance(
-            iou_thrs, (int, float)) else tuple(float(t) for t in iou_thrs)
+        self.iou_thrs = tuple(check_iou_thrs(iou_thrs).tolist())
         self.legacy_coords = legacy_coords
         self.classwise = classwise
         self.pr_curve_dir = pr_curve_dir

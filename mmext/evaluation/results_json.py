@@ -1,0 +1,168 @@
+"""COCO-style detection results json: written by ``tools/test.py --out
+x.json``, read by ``tools/analysis/eval_dets.py``.
+
+A list of ``{"image_id", "category_id", "bbox": [x, y, w, h], "score"}``,
+the file mmdet's ``CocoMetric(format_only=True)`` writes and pycocotools'
+``loadRes`` reads. Unlike a pickle, loading it cannot run code.
+
+Ids follow mmdet: ``image_id`` is the dataset's ``img_id`` (an int for COCO,
+the file stem such as ``"000005"`` for VOC); ``category_id`` is the
+dataset's ``cat_ids[label]`` for COCO-style datasets and the label index
+for the others, as mmdet's ``tools/dataset_converters/pascal_voc.py``
+numbers the VOC classes.
+"""
+import json
+import os
+import os.path as osp
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+from mmengine.evaluator import BaseMetric
+from mmengine.logging import print_log
+
+from .functional.checks import check_coco_entries
+
+
+def category_ids(dataset) -> List[int]:
+    """The json ``category_id`` of each label of ``dataset``.
+
+    Args:
+        dataset: A built (mmdet) dataset.
+
+    Returns:
+        list[int]: ``dataset.cat_ids`` when it has them (``CocoDataset``),
+        else ``0 .. K-1``.
+    """
+    cat_ids = getattr(dataset, 'cat_ids', None)
+    if cat_ids is not None:
+        return [int(c) for c in cat_ids]
+    return list(range(len(dataset.metainfo['classes'])))
+
+
+def _json_id(img_id):
+    """numpy integers are not json serialisable; ints and strings are."""
+    return int(img_id) if isinstance(img_id, np.integer) else img_id
+
+
+def to_coco_results(preds: Sequence[dict],
+                    cat_ids: Sequence[int]) -> List[dict]:
+    """COCO results entries of per-image predictions.
+
+    Args:
+        preds (Sequence[dict]): Per image: ``img_id``, ``bboxes`` ``(N, 4)``
+            ``x1, y1, x2, y2``, ``scores`` ``(N,)``, ``labels`` ``(N,)``.
+        cat_ids (Sequence[int]): ``category_id`` of each label.
+
+    Returns:
+        list[dict]: One entry per box, boxes as ``x, y, w, h`` (mmdet's
+        ``CocoMetric.xyxy2xywh``: float64 differences of the given corners).
+    """
+    out = []
+    for pred in preds:
+        boxes = np.asarray(pred['bboxes'], dtype=np.float64).reshape(-1, 4)
+        boxes[:, 2:] -= boxes[:, :2]
+        img_id = _json_id(pred['img_id'])
+        for box, score, label in zip(boxes.tolist(),
+                                     np.asarray(pred['scores']).tolist(),
+                                     np.asarray(pred['labels']).tolist()):
+            out.append(dict(image_id=img_id, category_id=cat_ids[label],
+                            bbox=box, score=float(score)))
+    return out
+
+
+def index_coco_entries(kind: str, entries: Sequence[dict],
+                       img_ids: Sequence, cat_ids: Sequence,
+                       with_score: bool) -> Dict[str, np.ndarray]:
+    """Validate COCO json entries and map their ids to positions.
+
+    Args:
+        kind (str): ``'annotation'`` or ``'result'``, used in messages.
+        entries (Sequence[dict]): The json entries, in file order.
+        img_ids (Sequence): Known image ids; ``imgs`` indexes into them.
+        cat_ids (Sequence): Known category ids; ``labels`` index into them.
+        with_score (bool): Whether each entry needs a ``score``.
+
+    Returns:
+        dict: ``boxes`` ``(N, 4)`` ``x, y, w, h`` as given, ``labels`` and
+        ``imgs`` ``(N,)`` int64, and ``scores`` ``(N,)`` with ``with_score``.
+
+    Raises:
+        ValueError: Naming the first bad entry (position, ``id``,
+            ``image_id``): a bbox that is not 4 finite numbers or has a
+            negative size, a missing score, an unknown image or category.
+    """
+    arrays = check_coco_entries(kind, entries, with_score)
+    img_pos = {i: k for k, i in enumerate(img_ids)}
+    cat_pos = {c: k for k, c in enumerate(cat_ids)}
+    imgs = np.empty(len(entries), np.int64)
+    labels = np.empty(len(entries), np.int64)
+    for n, entry in enumerate(entries):
+        img, cat = entry.get('image_id'), entry.get('category_id')
+        if img not in img_pos:
+            raise ValueError(f'{kind} #{n} has unknown image_id {img!r} '
+                             f'(known ids look like {img_ids[0]!r})'
+                             if len(img_ids) else
+                             f'{kind} #{n}: there are no images')
+        if cat not in cat_pos:
+            raise ValueError(f'{kind} #{n} (image {img!r}) has unknown '
+                             f'category_id {cat!r} (known: '
+                             f'{list(cat_ids)})')
+        imgs[n], labels[n] = img_pos[img], cat_pos[cat]
+    out = dict(boxes=arrays[0], labels=labels, imgs=imgs)
+    if with_score:
+        out['scores'] = arrays[1]
+    return out
+
+
+class DumpCocoResults(BaseMetric):
+    """Write the predictions as a COCO-style results json.
+
+    The json counterpart of mmengine's ``DumpResults``, for
+    ``tools/test.py --out results.json``: rank 0 writes the file once all
+    ranks' predictions are gathered; it adds no metric.
+
+    Example:
+        >>> runner.test_evaluator.metrics.append(
+        ...     DumpCocoResults('results.json', category_ids(dataset)))
+
+    Args:
+        out_file_path (str): The ``.json`` file to write.
+        cat_ids (Sequence[int]): ``category_id`` of each label, see
+            :func:`category_ids`.
+        collect_device (str): ``'cpu'`` or ``'gpu'``, for gathering results
+            across ranks. Defaults to ``'cpu'``.
+    """
+
+    def __init__(self,
+                 out_file_path: str,
+                 cat_ids: Sequence[int],
+                 collect_device: str = 'cpu') -> None:
+        super().__init__(collect_device=collect_device)
+        if not out_file_path.endswith('.json'):
+            raise ValueError(f'out_file_path must end with .json, got '
+                             f'{out_file_path!r}')
+        self.out_file_path = out_file_path
+        self.cat_ids = list(cat_ids)
+
+    def process(self, data_batch: Optional[dict],
+                data_samples: Sequence[dict]) -> None:
+        """Keep each sample's predicted boxes, scores and labels."""
+        for sample in data_samples:
+            pred = sample['pred_instances']
+            arrays = {
+                k: np.asarray(pred[k].detach().cpu() if hasattr(
+                    pred[k], 'detach') else pred[k])
+                for k in ('bboxes', 'scores', 'labels')
+            }
+            self.results.append(dict(img_id=sample['img_id'], **arrays))
+
+    def compute_metrics(self, results: list) -> dict:
+        """Write the json (rank 0); returns no metric."""
+        entries = to_coco_results(results, self.cat_ids)
+        folder = osp.dirname(osp.abspath(self.out_file_path))
+        os.makedirs(folder, exist_ok=True)
+        with open(self.out_file_path, 'w') as f:
+            json.dump(entries, f)
+        print_log(f'{len(entries)} boxes of {len(results)} images written '
+                  f'to {self.out_file_path}', logger='current')
+        return {}
