@@ -19,6 +19,11 @@ CASES = [
      dict(gamma_pos=0.0, gamma_neg=4.0, clip=0.05)),
     (MultiLabelAsymmetricLoss, AsymmetricLoss,
      dict(gamma_pos=1.0, gamma_neg=3.0, clip=0.0)),
+    # mmpretrain's "no clipping"
+    (MultiLabelAsymmetricLoss, AsymmetricLoss,
+     dict(gamma_pos=0.0, gamma_neg=4.0, clip=None)),
+    (MultiLabelAsymmetricLoss, AsymmetricLoss,
+     dict(gamma_pos=1.0, gamma_neg=2.0, clip=-0.1)),
 ]
 
 
@@ -118,3 +123,16 @@ def test_in_mmpretrain_head(loss_type):
     losses = head.loss((torch.randn(2, 8), ), samples)
     assert losses['loss'].ndim == 0 and torch.isfinite(losses['loss'])
     losses['loss'].backward()
+
+
+def test_asl_without_clip_from_config_as_mmpretrain():
+    pred, target, _ = make_inputs(4)
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        ours = MMPRETRAIN_MODELS.build(
+            dict(type='mmext.MultiLabelAsymmetricLoss', clip=None))
+        theirs = MMPRETRAIN_MODELS.build(
+            dict(type='AsymmetricLoss', clip=None))
+    torch.testing.assert_close(ours(pred, target), theirs(pred, target))
+    # and no clipping differs from the default margin
+    assert not torch.allclose(ours(pred, target),
+                              MultiLabelAsymmetricLoss()(pred, target))

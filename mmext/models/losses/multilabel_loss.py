@@ -69,7 +69,7 @@ def multilabel_asymmetric_loss(pred: torch.Tensor,
                                target: torch.Tensor,
                                gamma_pos: float = 0.0,
                                gamma_neg: float = 4.0,
-                               clip: float = 0.05,
+                               clip: Optional[float] = 0.05,
                                eps: float = 1e-8) -> torch.Tensor:
     """Element-wise asymmetric loss (Ridnik et al., ICCV 2021).
 
@@ -81,8 +81,8 @@ def multilabel_asymmetric_loss(pred: torch.Tensor,
         target (torch.Tensor): Targets in [0, 1] of shape (N, C).
         gamma_pos (float): Focusing exponent of positives. Defaults to 0.
         gamma_neg (float): Focusing exponent of negatives. Defaults to 4.
-        clip (float): Probability margin of negatives; 0 disables it.
-            Defaults to 0.05.
+        clip (float, optional): Probability margin of negatives; None or
+            a value <= 0 disables it (as mmpretrain). Defaults to 0.05.
         eps (float): Lower clamp of the probability inside the log.
             Defaults to 1e-8.
 
@@ -91,7 +91,7 @@ def multilabel_asymmetric_loss(pred: torch.Tensor,
     """
     prob = pred.sigmoid()
     neg_prob = 1 - prob
-    if clip > 0:
+    if clip is not None and clip > 0:
         neg_prob = (neg_prob + clip).clamp(max=1)
     # probability of the right answer
     p_right = neg_prob * (1 - target) + prob * target
@@ -186,6 +186,10 @@ class MultiLabelBCELoss(_MultiLabelLoss):
             ``'mean'``.
         loss_weight (float): Multiplier of the loss. Defaults to 1.0.
 
+    Raises ``ValueError`` (where mmpretrain's ``CrossEntropyLoss`` asserts)
+    on an unknown ``reduction``, ``avg_factor`` with ``'sum'`` and a
+    ``target`` whose shape differs from ``pred``'s.
+
     Example:
         In an mmpretrain config::
 
@@ -225,6 +229,12 @@ class MultiLabelFocalLoss(_MultiLabelLoss):
             ``'mean'``.
         loss_weight (float): Multiplier of the loss. Defaults to 1.0.
 
+    Stricter than mmpretrain (``ValueError`` where it asserts or fails
+    later): an unknown ``reduction``, ``avg_factor`` with ``'sum'``, and a
+    ``target`` whose shape differs from ``pred``'s (mmpretrain also takes
+    class indices of shape (N,); ``MultiLabelLinearClsHead`` always passes
+    (N, C)).
+
     Example:
         In an mmpretrain config::
 
@@ -257,13 +267,20 @@ class MultiLabelAsymmetricLoss(_MultiLabelLoss):
     Args:
         gamma_pos (float): Focusing exponent of positives. Defaults to 0.0.
         gamma_neg (float): Focusing exponent of negatives. Defaults to 4.0.
-        clip (float): Probability margin of negatives. Defaults to 0.05.
+        clip (float, optional): Probability margin of negatives; None (or
+            <= 0) disables it, as in mmpretrain. Defaults to 0.05.
         eps (float): Lower clamp inside the log. Defaults to 1e-8.
         class_weight (Sequence[float], optional): Weight per class.
             Defaults to None.
         reduction (str): ``'none'``, ``'mean'`` or ``'sum'``. Defaults to
             ``'mean'``.
         loss_weight (float): Multiplier of the loss. Defaults to 1.0.
+
+    Stricter than mmpretrain (``ValueError`` where it asserts or fails
+    later): an unknown ``reduction``, ``avg_factor`` with ``'sum'``, and a
+    ``target`` whose shape differs from ``pred``'s (mmpretrain also takes
+    class indices of shape (N,); ``MultiLabelLinearClsHead`` always passes
+    (N, C)). mmpretrain's ``use_sigmoid=False`` (softmax) is not offered.
 
     Example:
         In an mmpretrain config::
@@ -277,7 +294,7 @@ class MultiLabelAsymmetricLoss(_MultiLabelLoss):
     def __init__(self,
                  gamma_pos: float = 0.0,
                  gamma_neg: float = 4.0,
-                 clip: float = 0.05,
+                 clip: Optional[float] = 0.05,
                  eps: float = 1e-8,
                  class_weight: Optional[Sequence[float]] = None,
                  reduction: str = 'mean',
