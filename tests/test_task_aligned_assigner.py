@@ -113,6 +113,21 @@ def test_assign_no_gt_and_one_gt():
             ours.assign(pi, gi))
 
 
+@pytest.mark.parametrize('label_shape', [(0, ), (0, 1), (0, 3)])
+def test_assign_empty_gt_labels_of_any_shape(label_shape):
+    # (0, k) labels (e.g. a one-hot layout with no rows): mmdet assigns
+    # everything to background
+    scores, pred, _, _, _ = make_batch(2, 1, 1)
+    gt = torch.zeros(0, 4)
+    labels = torch.zeros(label_shape, dtype=torch.long)
+    pi = InstanceData(priors=PRIORS, bboxes=pred[0], scores=scores[0])
+    res = TaskAlignedAssigner(topk=13).assign(
+        pi, InstanceData(bboxes=gt, labels=labels))
+    ref = mmdet_assign(scores[0], pred[0], gt, labels)
+    assert_same_result(ref, res)
+    assert (res.gt_inds == 0).all() and (res.labels == -1).all()
+
+
 def test_assign_degenerate_gts_get_nothing():
     scores, pred, _, _, _ = make_batch(1, 1, 1)
     gt = torch.tensor([[10., 10., 10., 40.], [50., 50., 20., 20.],

@@ -36,6 +36,11 @@ class TaskAlignedAssigner(BaseAssigner):
         >>> model = dict(bbox_head=dict(train_cfg=dict(
         ...     assigner=dict(type='mmext.TaskAlignedAssigner', topk=13))))
 
+    Stricter than mmdet: ``topk < 1`` raises ``ValueError`` (mmdet
+    asserts), and malformed inputs (shapes, labels outside the classes)
+    raise a ``ValueError`` naming the field where mmdet fails inside
+    tensor indexing.
+
     Args:
         topk (int): anchors kept per GT.
         iou_calculator (dict): mmdet IoU calculator config. The default
@@ -93,6 +98,10 @@ class TaskAlignedAssigner(BaseAssigner):
         """
         priors = pred_instances.priors[:, :4]
         gt_bboxes, gt_labels = gt_instances.bboxes, gt_instances.labels
+        if gt_bboxes.shape[0] == 0:
+            # mmdet only indexes the scores with the labels, so no GT with
+            # labels of shape (0, k) is background there too
+            gt_labels = gt_labels.reshape(0)
         result = self.assign_batch(pred_instances.scores[None],
                                    pred_instances.bboxes[None], priors,
                                    gt_bboxes[None], gt_labels[None],
