@@ -240,3 +240,125 @@ def test_check_dataset_tool_exit_code(tmp_path, monkeypatch, capsys):
         main()
     split_file = osp.join(tmp_path, 'VOC2007/ImageSets/Main/test.txt')
     assert exc.value.code == f'error: {split_file} not found: {FIX_ROOT}'
+
+
+# ----------------------------------------------------------------------------
+# data_root overrides, undecodable images, problems listed once
+
+
+@pytest.fixture
+def tiny_copy(voc_root, tmp_path):
+    """A copy of the whole tiny data set, to point configs at and break."""
+    dst = tmp_path / 'copy' / 'VOCdevkit'
+    shutil.copytree(voc_root, dst)
+    return dst
+
+
+def test_cfg_options_data_root_moves_every_dataset(tiny_copy, capsys):
+    root = f'{tiny_copy}/'
+    reports = run(TINY_CFG, ['train', 'val', 'test'], {'data_root': root})
+    assert [r.data_root for r in reports.values()] == [root] * 3
+    assert all(p.startswith(root) for p in reports)
+    assert f'checked data root {root} (train, val, test)' in \
+        capsys.readouterr().out
+    # the copy is what gets checked: breaking it fails the tool
+    (tiny_copy / 'VOC2012/ImageSets/Main/trainval.txt').unlink()
+    with pytest.raises(SystemExit) as exc:
+        main([TINY_CFG, '--cfg-options', f'data_root={root}'])
+    assert exc.value.code == (
+        f'error: {root}VOC2012/ImageSets/Main/trainval.txt not found: '
+        f'{FIX_ROOT}')
+    # a missing root is named once for the three dataloaders
+    with pytest.raises(SystemExit) as exc:
+        main([TINY_CFG, '--cfg-options', 'data_root=/nonexistent/VOCdevkit/'])
+    assert exc.value.code == (
+        'error: data root /nonexistent/VOCdevkit/ (of the train, val, test '
+        f'datasets) not found: {FIX_ROOT}')
+
+
+def test_data_root_override_keeps_subfolders_and_explicit_roots(tiny_copy):
+    from mmext.utils.run_config import merge_cfg_options
+    cfg = Config(dict(
+        data_root='data/tiny/VOCdevkit/',
+        train_dataloader=dict(dataset=dict(
+            type='mmpretrain.VOC', data_root='data/tiny/VOCdevkit/VOC2007',
+            split='trainval')),
+        test_dataloader=dict(dataset=dict(
+            type='mmpretrain.VOC', data_root='data/tiny/VOCdevkit/VOC2007',
+            split='test'))))
+    merge_cfg_options(cfg, {
+        'data_root': str(tiny_copy),
+        'test_dataloader.dataset.data_root': 'data/tiny/VOCdevkit/VOC2007'
+    })
+    assert cfg.train_dataloader.dataset.data_root == str(tiny_copy /
+                                                         'VOC2007')
+    assert cfg.test_dataloader.dataset.data_root == \
+        'data/tiny/VOCdevkit/VOC2007'
+    reports = check_dataset_config(cfg)
+    assert list(reports) == [
+        str(tiny_copy / 'VOC2007/ImageSets/Main/trainval.txt'),
+        'data/tiny/VOCdevkit/VOC2007/ImageSets/Main/test.txt'
+    ]
+
+
+def test_data_root_override_that_changes_nothing_is_an_error():
+    from mmext.utils.run_config import load_run_config
+    config = 'configs/multilabel/resnet18-tiny_tiny-voc2007-multilabel.py'
+    with pytest.raises(DataCheckError) as err:
+        load_run_config(config, cfg_options={'data_root': '/data/VOC2007'})
+    assert str(err.value) == (
+        'data_root=/data/VOC2007 changes nothing: no dataset uses the '
+        "config's data_root data/VOCdevkit/VOC2007 (they use: "
+        'train_dataloader: data/tiny/VOCdevkit/VOC2007; val_dataloader: '
+        'data/tiny/VOCdevkit/VOC2007; test_dataloader: '
+        'data/tiny/VOCdevkit/VOC2007); set <loader>.dataset.data_root '
+        'instead')
+
+
+def test_undecodable_images_named_by_full_check(small_voc):
+    from mmcv.transforms import LoadImageFromFile
+    root, ids = small_voc
+    truncated = root / 'JPEGImages' / f'{ids[1]}.jpg'
+    truncated.write_bytes(truncated.read_bytes()[:600])
+    garbage = root / 'JPEGImages' / f'{ids[2]}.jpg'
+    garbage.write_bytes(bytes(range(256)) * 8)
+    # what the data loader would hit mid-epoch
+    for path in (truncated, garbage):
+        with pytest.raises(Exception):
+            LoadImageFromFile()(dict(img_path=str(path)))
+    assert _check(root).num_images == 4  # the XML-only check misses them
+    with pytest.raises(DataCheckError) as err:
+        _check(root, check_images=True)
+    assert [p.split(' cannot be decoded as an image (')[0]
+            for p in err.value.problems] == [str(truncated), str(garbage)]
+    assert all(p.endswith('remove the id from the split file')
+               for p in err.value.problems)
+
+
+def test_check_dataset_tool_decodes_images_unless_quick(tiny_copy):
+    with open(tiny_copy / 'VOC2007/ImageSets/Main/test.txt') as f:
+        img = tiny_copy / 'VOC2007/JPEGImages' / (f.readline().strip() +
+                                                 '.jpg')
+    img.write_bytes(img.read_bytes()[:len(img.read_bytes()) // 2])
+    argv = [TINY_CFG, '--splits', 'val', 'test', '--cfg-options',
+            f'data_root={tiny_copy}/']
+    main(argv + ['--quick'])  # quick mode does not decode
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code.startswith(
+        f'error: {img} cannot be decoded as an image (image file is '
+        'truncated')
+
+
+def test_split_shared_by_val_and_test_reports_once(tiny_copy):
+    from mmext.utils.run_config import load_run_config
+    cfg = load_run_config(TINY_CFG,
+                          cfg_options={'data_root': f'{tiny_copy}/'})
+    with open(tiny_copy / 'VOC2007/ImageSets/Main/test.txt') as f:
+        xml = tiny_copy / 'VOC2007/Annotations' / (f.readline().strip() +
+                                                  '.xml')
+    _edit_xml(xml, r'</annotation>', '')
+    with pytest.raises(DataCheckError) as err:
+        check_dataset_config(cfg, splits=['val', 'test'])
+    assert len(err.value.problems) == 1
+    assert str(err.value).startswith(f'{xml} is not valid XML')

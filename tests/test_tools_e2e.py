@@ -2,6 +2,7 @@
 import json
 import os.path as osp
 import pickle
+import re
 import subprocess
 import sys
 
@@ -120,17 +121,57 @@ def test_plain_mmdet_config_runs_through_our_train_tool(tmp_path):
     assert (tmp_path / 'wd' / 'iter_2.pth').is_file()
 
 
-def test_train_refuses_missing_data_root_before_training(tmp_path):
+@pytest.mark.parametrize('tool', ['train', 'test'])
+def test_data_errors_print_once_without_traceback(tmp_path, tool):
+    """data_root=X moves every dataset; the missing root is named once for
+    all the dataloaders that share it, as a message, before the Runner."""
     config = write_short_config(tmp_path)
+    args = [f'tools/{tool}.py', config] + (['none.pth'] if tool == 'test'
+                                           else [])
     proc = subprocess.run(
-        [sys.executable, 'tools/train.py', config, '--work-dir',
-         str(tmp_path / 'wd'), '--cfg-options',
-         'val_dataloader.dataset.data_root=/nonexistent/VOCdevkit/'],
+        [sys.executable, *args, '--work-dir', str(tmp_path / 'wd'),
+         '--cfg-options', 'data_root=/nonexistent/VOCdevkit/'],
         cwd=REPO_ROOT, env=python_env(), capture_output=True, text=True,
         timeout=300)
-    assert proc.returncode != 0
-    assert 'DataCheckError' in proc.stderr
-    assert '/nonexistent/VOCdevkit' in proc.stderr
-    assert 'download_voc.py' in proc.stderr
+    assert proc.returncode == 1
+    assert 'Traceback' not in proc.stderr
+    roles = 'train, val, test datasets' if tool == 'train' else 'test dataset'
+    assert proc.stderr.strip().endswith(
+        f'error: data root /nonexistent/VOCdevkit/ (of the {roles}) not '
+        'found: run tools/misc/download_voc.py or fix data_root in your '
+        'config')
+    assert proc.stderr.count('/nonexistent/VOCdevkit/') == 1
     assert not (tmp_path / 'wd').exists() or not list(
         (tmp_path / 'wd').glob('*.pth'))
+
+
+def test_test_tool_writes_results_json(trained, tmp_path):
+    """--out x.json: the pickle's boxes as COCO-style results, which
+    eval_dets reads back with the config to the same metrics."""
+    from mmext.evaluation.results_json import to_coco_results
+    from tools.analysis import eval_dets
+    config, work_dir, _ = trained
+    outs = {}
+    for ext in ('json', 'pkl'):
+        outs[ext] = tmp_path / f'results.{ext}'
+        # the 4-iteration model scores every box under mmdet's 0.05
+        log = run_tool('tools/test.py', config, str(work_dir / 'iter_4.pth'),
+                       '--work-dir', str(tmp_path), '--out', str(outs[ext]),
+                       '--cfg-options', 'model.test_cfg.rcnn.score_thr=0')
+    entries = json.loads(outs['json'].read_text())
+    with open(outs['pkl'], 'rb') as f:
+        dump = [dict(img_id=p['img_id'], **{
+            k: p['pred_instances'][k].numpy()
+            for k in ('bboxes', 'scores', 'labels')
+        }) for p in pickle.load(f)]
+    assert len({e['image_id'] for e in entries}) == 8
+    assert entries == to_coco_results(dump, list(range(20)))  # VOC: labels
+    # a low IoU threshold gives this barely trained model a non-zero AP
+    args = ['--config', config, '--metric', 'voc07', 'coco', '--iou-thrs',
+            '0.1', '0.5']
+    from_json = eval_dets.main(['--res-json', str(outs['json'])] + args)
+    from_pkl = eval_dets.main(['--pkl', str(outs['pkl'])] + args)
+    assert from_json['voc07/AP10'] > 0
+    assert from_json == pytest.approx(from_pkl, abs=1e-12, nan_ok=True)
+    logged = float(re.search(r'voc07/mAP: (-?[\d.]+)', log).group(1))
+    assert from_json['voc07/AP50'] == pytest.approx(logged, abs=5e-5)

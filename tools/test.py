@@ -1,17 +1,24 @@
 """Test a checkpoint with an mmdet / mmpretrain / mmext config.
 
 Example:
-    python tools/test.py CONFIG work_dirs/x/epoch_12.pth --out results.pkl
+    python tools/test.py CONFIG work_dirs/x/epoch_12.pth --out results.json
     bash tools/dist_test.sh CONFIG CHECKPOINT 8
+
+``--out x.json`` writes the predictions as a COCO-style results json (what
+mmdet's ``CocoMetric(format_only=True)`` writes, see
+:mod:`mmext.evaluation.results_json`); ``--out x.pkl`` writes mmdet's
+pickle of the data samples, which runs code when loaded.
 """
 import argparse
 import os
+import sys
 
 from mmengine.config import Config, DictAction
 from mmengine.evaluator import DumpResults
 
 import mmext  # noqa: F401  (allows mmengine checkpoints under torch>=2.6)
-from mmext.utils import (build_runner, check_dataset_config,
+from mmext.evaluation.results_json import DumpCocoResults, category_ids
+from mmext.utils import (DataCheckError, build_runner, check_dataset_config,
                          load_run_config, setup_cpu_distributed)
 
 
@@ -22,7 +29,10 @@ def parse_args(argv=None):
     parser.add_argument(
         '--work-dir', help='the dir to save the file with evaluation metrics')
     parser.add_argument(
-        '--out', help='dump predictions to a pickle file (.pkl)')
+        '--out',
+        help='dump predictions: x.json writes a COCO-style results json '
+        '(tools/analysis/eval_dets.py --res-json reads it), x.pkl a pickle '
+        '(loading a pickle runs any code it holds: share the json)')
     parser.add_argument(
         '--show', action='store_true', help='show prediction results')
     parser.add_argument(
@@ -45,8 +55,10 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
-    if args.out is not None and not args.out.endswith(('.pkl', '.pickle')):
-        parser.error(f'--out must be a .pkl or .pickle file, got {args.out}')
+    if args.out is not None and not args.out.endswith(
+            ('.json', '.pkl', '.pickle')):
+        parser.error('--out must be a .json, .pkl or .pickle file, got '
+                     f'{args.out}')
     return args
 
 
@@ -79,15 +91,28 @@ def build_test_config(args) -> Config:
     return cfg
 
 
+def add_dump(runner, out: str) -> None:
+    """Append the metric that writes ``out`` (json or pickle) to the test
+    evaluator; a json takes its category ids from the test dataset."""
+    if out.endswith('.json'):
+        dataset = runner.test_loop.dataloader.dataset
+        dump = DumpCocoResults(out, category_ids(dataset))
+    else:
+        dump = DumpResults(out_file_path=out)
+    runner.test_evaluator.metrics.append(dump)
+
+
 def main(argv=None):
     args = parse_args(argv)
-    cfg = build_test_config(args)
-    check_dataset_config(cfg, splits=('test', ), quick=True)
+    try:
+        cfg = build_test_config(args)
+        check_dataset_config(cfg, splits=('test', ), quick=True)
+    except DataCheckError as err:  # the user's data, not a bug: no traceback
+        sys.exit(f'error: {err}')
     setup_cpu_distributed(cfg, args.launcher)
     runner = build_runner(cfg)
     if args.out is not None:
-        runner.test_evaluator.metrics.append(
-            DumpResults(out_file_path=args.out))
+        add_dump(runner, args.out)
     runner.test()
 
 

@@ -2,20 +2,25 @@
 
 Usage::
 
-    python tools/misc/check_dataset.py CONFIG [--splits train val test]
+    python tools/misc/check_dataset.py CONFIG [--splits train val test] \\
+        [--cfg-options data_root=/data/VOCdevkit/]
 
-Prints, per split file, the images, objects and difficult objects of every
-class; exits with status 1 and one message naming each bad path (missing
-data root, split file, image or XML file; unreadable or inconsistent XML)
-and what to do.
+Prints the data roots checked and, per split file, the images, objects and
+difficult objects of every class; exits with status 1 and one message naming
+each bad path (missing data root, split file, image or XML file; an image
+that does not decode; unreadable or inconsistent XML) and what to do.
+``data_root=X`` moves every dataset that uses the config's ``data_root``
+(see :func:`mmext.utils.run_config.merge_cfg_options`).
 """
 import argparse
+import os.path as osp
 import sys
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 from mmengine.config import Config, DictAction
 
 from mmext.utils import DataCheckError, SplitReport, check_dataset_config
+from mmext.utils.run_config import merge_cfg_options
 from mmext.visualization import format_table
 
 
@@ -61,7 +66,10 @@ def run(config: str,
         config (str): Config file path.
         splits (list[str]): Dataloaders to check (train, val, test).
         cfg_options (dict, optional): Overrides, as ``--cfg-options``.
-        quick (bool): See :func:`mmext.utils.check_dataset_config`.
+        quick (bool): Reuse the XML counts of an earlier passed check and
+            do not decode the images (see
+            :func:`mmext.utils.check_dataset_config`); a full check decodes
+            every image.
 
     Returns:
         dict[str, SplitReport]: The reports by split file.
@@ -70,19 +78,27 @@ def run(config: str,
         DataCheckError: When the data has problems.
     """
     cfg = Config.fromfile(config)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+    merge_cfg_options(cfg, cfg_options)
     reports = check_dataset_config(
-        cfg, splits=splits, quick=quick, progress=True)
+        cfg, splits=splits, quick=quick, check_images=not quick,
+        progress=True)
     if not reports:
         print(f'{config}: no VOC-style dataset in {", ".join(splits)}; '
               'nothing checked')
+    roots: Dict[str, List[str]] = {}
+    for report in reports.values():
+        root = report.data_root or osp.dirname(report.split_file)
+        roles = roots.setdefault(root, [])
+        roles += [r for r in report.roles if r not in roles]
+    for root, roles in roots.items():
+        print(f'checked data root {root} ({", ".join(roles)})')
     for report in reports.values():
         print(format_report(report))
     return reports
 
 
-def main() -> None:
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    """Run the check as the command line says; exit 1 on data problems."""
     parser = argparse.ArgumentParser(
         description='Check the VOC-style data of a config.')
     parser.add_argument('config', help='config file')
@@ -95,13 +111,15 @@ def main() -> None:
     parser.add_argument(
         '--quick',
         action='store_true',
-        help='skip parsing XML files unchanged since a check that passed')
+        help='skip parsing XML files unchanged since a check that passed, '
+        'and decoding the images')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
         action=DictAction,
-        help='override config settings, e.g. data_root=... (as train.py)')
-    args = parser.parse_args()
+        help='override config settings (as train.py); data_root=X moves '
+        "every dataset under the config's data_root to X")
+    args = parser.parse_args(argv)
     try:
         run(args.config, args.splits, args.cfg_options, args.quick)
     except DataCheckError as err:
