@@ -9,11 +9,12 @@ Example:
 """
 import argparse
 import os
+import sys
 
 from mmengine.config import Config, DictAction
 
 import mmext  # noqa: F401  (allows mmengine checkpoints under torch>=2.6)
-from mmext.utils import (build_runner, check_dataset_config,
+from mmext.utils import (DataCheckError, build_runner, check_dataset_config,
                          load_run_config, setup_cpu_distributed)
 
 
@@ -82,9 +83,13 @@ def build_train_config(args) -> Config:
 
 def main(argv=None):
     args = parse_args(argv)
-    cfg = build_train_config(args)
-    # fail before the Runner starts, with one message naming every bad path
-    check_dataset_config(cfg, splits=('train', 'val', 'test'), quick=True)
+    try:
+        cfg = build_train_config(args)
+        # fail before the Runner starts, one message naming every bad path
+        check_dataset_config(cfg, splits=('train', 'val', 'test'),
+                             quick=True)
+    except DataCheckError as err:  # the user's data, not a bug: no traceback
+        sys.exit(f'error: {err}')
     setup_cpu_distributed(cfg, args.launcher)
     runner = build_runner(cfg)
     runner.train()
