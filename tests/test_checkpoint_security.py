@@ -433,3 +433,15 @@ def test_truncated_array_bytes_are_refused(tmp_path):
     torch.save(dict(value=short), tmp_path / 'short.pth')
     with pytest.raises(pickle.UnpicklingError, match='buffer size'):
         torch.load(tmp_path / 'short.pth', weights_only=True)
+
+
+def test_array_state_is_set_once(tmp_path):
+    """A second state would free memory that views of the first still use."""
+    first = (1, (2, ), np.dtype('f8'), False, b'A' * 16)
+    array = Reduce(torch._tensor._rebuild_from_type_v2,
+                   np.core.multiarray._reconstruct, np.ndarray,
+                   (np.ndarray, (0, ), b'b'), first,
+                   state=(1, (1, ), np.dtype('f8'), False, b'B' * 8))
+    torch.save(dict(value=array), tmp_path / 'twice.pth')
+    with pytest.raises(pickle.UnpicklingError, match='twice'):
+        torch.load(tmp_path / 'twice.pth', weights_only=True)

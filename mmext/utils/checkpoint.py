@@ -47,7 +47,8 @@ Audit, pickled name by pickled name:
   ``np.ndarray((1,), 'O', buffer=b'AAAAAAAA')``, an object array over raw
   bytes, i.e. forged pointers (verified: a segfault on access).
   :class:`CheckpointArray` cannot be called, and its ``__setstate__`` takes
-  raw bytes with a numeric dtype only.
+  raw bytes with a numeric dtype only, and only once (a second state frees
+  memory that views or ``torch.from_numpy`` tensors of the first still use).
 - ``numpy.core.multiarray._reconstruct``: the real one accepts any subtype,
   shape and dtype spec; :func:`checkpoint_reconstruct` only the
   ``(ndarray, (0,), b'b')`` that numpy writes.
@@ -183,7 +184,7 @@ class CheckpointHistoryBuffer(HistoryBuffer):
             if type(value) is not CheckpointArray or value.ndim != 1:
                 raise refuse(f'HistoryBuffer field {key} is not a 1-d numeric '
                              'array')
-            arrays[key] = value.view(np.ndarray)
+            arrays[key] = np.array(value)  # a plain ndarray, as upstream
         if len(arrays['_log_history']) != len(arrays['_count_history']):
             raise refuse('HistoryBuffer fields _log_history and '
                          '_count_history differ in length')
@@ -203,9 +204,9 @@ class CheckpointHistoryBuffer(HistoryBuffer):
 
 
 class CheckpointArray(np.ndarray):
-    """A numpy array read from a checkpoint: numeric, from raw bytes.
+    """A numpy array read from a checkpoint: numeric, from raw bytes, once.
 
-    Arrays inside a ``HistoryBuffer`` become plain ``np.ndarray`` views; any
+    Arrays inside a ``HistoryBuffer`` become plain ``np.ndarray`` copies; any
     other one keeps this type and pickles as a plain ``np.ndarray``.
     """
 
@@ -214,6 +215,10 @@ class CheckpointArray(np.ndarray):
                      'arrays as state only')
 
     def __setstate__(self, state) -> None:
+        # numpy frees the old memory on a second state, while views and
+        # tensors (torch.from_numpy) made from the first still point to it.
+        if self.__dict__.get('state_set'):
+            raise refuse('checkpoint sets the state of a numpy array twice')
         if not (isinstance(state, tuple) and len(state) == 5
                 and state[0] == 1 and type(state[4]) is bytes):
             raise refuse('numpy array state is not (1, shape, dtype, '
@@ -224,6 +229,7 @@ class CheckpointArray(np.ndarray):
             super().__setstate__((1, shape, dtype, bool(is_fortran), data))
         except (TypeError, ValueError) as err:
             raise refuse(f'numpy array state: {err}') from err
+        self.state_set = True
 
     def __reduce__(self):
         return self.view(np.ndarray).__reduce__()
