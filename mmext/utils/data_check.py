@@ -18,9 +18,8 @@ lookup per image instead of a ``stat``). Parsing the ~22k XML files of the
 real VOC0712 takes a few seconds; ``quick=True`` skips it when the files are
 unchanged since a check that passed (see :class:`_Cache`), which is what the
 pre-check of every training start wants. ``check_images=True`` also decodes
-every image (at 1/8 scale, about 1 ms per tiny-data image here), so a
-truncated or corrupt JPEG is named before training rather than failing the
-data loader mid-epoch.
+every image (JPEGs at 1/8 scale), so a truncated or corrupt JPEG is named
+before training rather than failing the data loader mid-epoch.
 """
 import hashlib
 import importlib
