@@ -1,13 +1,15 @@
 """RepeatFactorDataset on real mmdet / mmpretrain data sets (tiny VOC)."""
+import functools
 import json
 
 import numpy as np
 import pytest
-from mmdet.datasets import BaseDetDataset
-from mmengine.dataset import BaseDataset, ClassBalancedDataset
+from mmdet.datasets import BaseDetDataset, VOCDataset
+from mmengine.dataset import BaseDataset, ClassBalancedDataset, ConcatDataset
 from mmengine.registry import DATASETS, DefaultScope
 
 from mmext.datasets import RepeatFactorDataset, collect_image_categories
+from mmext.datasets.category_ids import upstream_function
 from mmext.datasets.functional import repeat_counts, repeat_indices
 from tests.test_repeat_factor_functional import ListDataset
 
@@ -23,6 +25,11 @@ def voc_cfg(year='2007', type='VOCDataset', **kwargs):
         filter_cfg=dict(filter_empty_gt=True, min_size=8, bbox_min_size=8),
         pipeline=[],
         **kwargs)
+
+
+def voc_kwargs():
+    """``voc_cfg()`` as keyword arguments of a data set class."""
+    return {k: v for k, v in voc_cfg().items() if k != 'type'}
 
 
 @pytest.fixture
@@ -60,7 +67,7 @@ def test_ceil_parity_with_mmengine_on_voc(mmdet_scope, inner_type,
     # The wrapper shows the inner data set through the repeats.
     for idx in (0, len(ours) // 2, len(ours) - 1):
         assert ours.get_data_info(idx) == ref.get_data_info(idx)
-        assert ours.get_cat_ids(idx) == sorted(set(ref.get_cat_ids(idx)))
+        assert ours.get_cat_ids(idx) == ref.get_cat_ids(idx)
         assert ours[idx]['img_path'] == ref[idx]['img_path']
     assert ours.metainfo['classes'] == ref.metainfo['classes']
 
@@ -127,7 +134,7 @@ def test_mmpretrain_multilabel_voc(mmpretrain_scope, inner_type):
              dataset=inner))
     ref = ClassBalancedDataset(DATASETS.build(inner), THR)
     assert ours.slot_to_image.tolist() == ref.repeat_indices
-    assert ours.get_cat_ids(5) == sorted(ref.get_cat_ids(5))
+    assert ours.get_cat_ids(5) == ref.get_cat_ids(5)
 
 
 def test_lazy_init(mmdet_scope):
@@ -202,9 +209,101 @@ def test_dataset_without_categories():
                             oversample_thr=0.1)
 
 
-def test_unknown_class():
-    with pytest.raises(
-            ValueError,
-            match=r"UnknownClass.*'instances\[\]\.bbox_label'.*image 1 has "
-            r'category id 7'):
-        RepeatFactorDataset(UnknownClass(ann_file=''), oversample_thr=0.1)
+def test_ids_outside_the_classes_as_mmengine(monkeypatch):
+    # mmengine keys categories by value: label 7 of a 2-class data set is
+    # one more category; ours counts it too, and says so
+    messages = []
+    monkeypatch.setattr('mmext.datasets.class_balanced_dataset.print_log',
+                        lambda msg, **kwargs: messages.append(msg))
+    ours = RepeatFactorDataset(UnknownClass(ann_file=''), oversample_thr=0.9)
+    ref = ClassBalancedDataset(UnknownClass(ann_file=''), 0.9)
+    assert ours.slot_to_image.tolist() == ref.repeat_indices == [0, 0, 1, 1]
+    assert "UnknownClass, field 'instances[].bbox_label': category ids [7] " \
+        'are not among the 2 classes' in messages[0]
+    assert ours.class_names == ['a', 'b', '7']
+    assert ours.get_cat_ids(3) == ref.get_cat_ids(3) == [7]
+
+
+def assert_same_as_mmengine(dataset, thr=0.2):
+    """Indices and per-slot category ids equal mmengine's wrapper's."""
+    ours = RepeatFactorDataset(dataset, oversample_thr=thr)
+    ref = ClassBalancedDataset(dataset, thr)
+    assert ours.slot_to_image.tolist() == ref.repeat_indices
+    # some images repeated, some not: the categories decide
+    assert 1 < len(ours) / len(dataset) < 2
+    for idx in range(0, len(ours), 7):
+        assert ours.get_cat_ids(idx) == ref.get_cat_ids(idx)
+    return ours
+
+
+class FirstLabelVOC(VOCDataset):
+    """get_cat_ids defined on the class: only the first object counts."""
+
+    def get_cat_ids(self, idx):
+        return super().get_cat_ids(idx)[:1]
+
+
+class RelabelledVOC(VOCDataset):
+    """get_data_info overridden: the stock get_cat_ids sees its labels."""
+
+    def get_data_info(self, idx):
+        info = super().get_data_info(idx)
+        for inst in info['instances']:
+            inst['bbox_label'] = 0 if idx % 4 else inst['bbox_label']
+        return info
+
+
+def test_get_cat_ids_defined_on_the_class(mmdet_scope):
+    ours = assert_same_as_mmengine(FirstLabelVOC(**voc_kwargs()))
+    stock = RepeatFactorDataset(voc_cfg(), oversample_thr=0.2)
+    assert ours.slot_to_image.tolist() != stock.slot_to_image.tolist()
+    assert_same_as_mmengine(RelabelledVOC(**voc_kwargs()))
+
+
+@pytest.mark.parametrize('ids', ['strings', 'ints'])
+def test_get_cat_ids_set_on_the_instance(mmdet_scope, ids):
+    dataset = DATASETS.build(voc_cfg())
+    if ids == 'strings':  # any hashable is a category for mmengine
+        dataset.get_cat_ids = lambda i: ['rare'] if i % 9 == 0 else [
+            'common', 'other'
+        ]
+    else:  # negative and beyond-the-classes ids among class indices
+        dataset.get_cat_ids = lambda i: [-1] if i % 9 == 0 else [
+            i % 3, 40 + i % 2
+        ]
+    ours = assert_same_as_mmengine(dataset)
+    assert len(ours) > len(dataset)
+    # on a wrapper without get_cat_ids of its own as well (mmengine refuses
+    # a ConcatDataset: compare with it over the same category lists)
+    concat = ConcatDataset([DATASETS.build(voc_cfg()), dataset])
+    concat.get_cat_ids = lambda i: [i % 7 == 0]
+    ours = RepeatFactorDataset(concat, oversample_thr=0.2)
+    lists = [concat.get_cat_ids(i) for i in range(len(concat))]
+    assert ours.slot_to_image.tolist() == ClassBalancedDataset(
+        ListDataset(lists), 0.2).repeat_indices
+
+
+def test_get_cat_ids_patched_onto_base_classes(mmdet_scope, monkeypatch):
+    # mmengine's BaseDataset, for a data set that defines none
+    monkeypatch.setattr(
+        BaseDataset, 'get_cat_ids',
+        lambda self, i: [int(self.get_data_info(i)['img_path'][0]) // 2])
+    assert_same_as_mmengine(
+        NoCategories(ann_file='', serialize_data=False), thr=0.5)
+    # mmdet's BaseDetDataset: the stock function is replaced, so the
+    # stored data infos must not be read in its place
+    monkeypatch.setattr(
+        BaseDetDataset, 'get_cat_ids',
+        lambda self, i: [len(self.get_data_info(i)['instances'])])
+    ours = assert_same_as_mmengine(DATASETS.build(voc_cfg()), thr=0.25)
+    assert set(ours.repeat_factors.category_ids.tolist()) <= {1, 2, 3, 4}
+
+
+def test_upstream_function_recognises_replacements(monkeypatch):
+    stock = BaseDetDataset.get_cat_ids
+    assert upstream_function(BaseDetDataset, 'get_cat_ids') is stock
+    # a wrapper that copies the stock function's name (functools.wraps),
+    # as a patch applied before mmext is imported would be
+    monkeypatch.setattr(BaseDetDataset, 'get_cat_ids',
+                        functools.wraps(stock)(lambda self, i: []))
+    assert upstream_function(BaseDetDataset, 'get_cat_ids') is None

@@ -1,13 +1,31 @@
 """Image-level category ids of mmengine / mmdet / mmpretrain data sets.
 
-mmengine's ``ConcatDataset`` and ``RepeatDataset`` have no ``get_cat_ids``;
-they are handled by recursing into their inner data sets. Leaves whose
-``get_cat_ids`` is the stock mmdet / mmpretrain one are read straight from
-their stored data infos, which skips ``get_data_info``'s per-call copy (the
-dominant cost on COCO-sized data); any other ``get_cat_ids`` is called as is.
+The ids are those mmengine's ``ClassBalancedDataset`` would see: a data set
+whose ``get_cat_ids`` is anything but a known upstream function (defined on
+its class, set on the instance, or patched onto a base class) is called
+index by index. Known upstream functions are recognised by identity with
+the functions captured when this module is imported:
+
+* mmdet's ``BaseDetDataset`` and mmpretrain's ``BaseDataset`` /
+  ``MultiLabelDataset`` ``get_cat_ids``, on a data set whose
+  ``get_data_info`` and ``__len__`` are mmengine's: their field is read
+  straight from the stored data infos, which skips ``get_data_info``'s
+  per-call copy (the dominant cost on COCO-sized data);
+* wrappers that only re-index an inner data set (mmengine's
+  ``ClassBalancedDataset``, and any registered with
+  :func:`register_reindexing`): the inner ids are re-indexed.
+
+mmengine's ``ConcatDataset`` and ``RepeatDataset`` have no ``get_cat_ids``
+and are walked into; a data set without category ids of its own (mmengine's
+``BaseDataset.get_cat_ids`` raises ``NotImplementedError``) is read from its
+data infos' ``instances[].bbox_label`` or ``gt_label``. mmengine refuses
+those; reading them is an extension.
 """
+import numbers
 import pickle
-from typing import Iterator, List, NamedTuple, Optional
+import sys
+from typing import (Callable, Dict, Iterator, List, NamedTuple, Optional,
+                    Tuple)
 
 import numpy as np
 from mmengine.dataset import (BaseDataset, ClassBalancedDataset,
@@ -18,29 +36,77 @@ _DET_FIELD = 'instances[].bbox_label'
 _CLS_FIELD = 'gt_label'
 
 
-def _stock_fields() -> dict:
-    """Map the stock ``get_cat_ids`` functions to the field they read."""
+def upstream_function(cls: type, name: str) -> Optional[Callable]:
+    """``cls.__dict__[name]`` if it is still the function written in
+    ``cls``'s module (or wrapped there by mmengine's ``force_full_init``),
+    i.e. nobody replaced it before this module was imported; else None."""
+    func = cls.__dict__.get(name)
+    allowed = {
+        getattr(sys.modules[cls.__module__], '__file__', None),
+        sys.modules[BaseDataset.__module__].__file__
+    }
+    layer = func
+    while layer is not None:
+        code = getattr(layer, '__code__', None)
+        if code is None or code.co_filename not in allowed:
+            return None
+        layer = getattr(layer, '__wrapped__', None)
+    return func if func.__qualname__ == f'{cls.__name__}.{name}' else None
+
+
+def _stock_fields() -> Dict[Callable, str]:
+    """The stock ``get_cat_ids`` functions and the field each reads."""
     fields = {}
     try:
         from mmdet.datasets import BaseDetDataset
-        fields[BaseDetDataset.get_cat_ids] = _DET_FIELD
+        fields[upstream_function(BaseDetDataset, 'get_cat_ids')] = _DET_FIELD
     except ImportError:  # mmdet is optional for classification users
         pass
     try:
         from mmpretrain.datasets import BaseDataset as ClsBaseDataset
         from mmpretrain.datasets import MultiLabelDataset
-        fields[ClsBaseDataset.get_cat_ids] = _CLS_FIELD
-        fields[MultiLabelDataset.get_cat_ids] = _CLS_FIELD
+        for cls in (ClsBaseDataset, MultiLabelDataset):
+            fields[upstream_function(cls, 'get_cat_ids')] = _CLS_FIELD
     except ImportError:
         pass
+    fields.pop(None, None)
     return fields
+
+
+_STOCK_FIELDS = _stock_fields()
+_NOT_IMPLEMENTED = upstream_function(BaseDataset, 'get_cat_ids')
+_RAW_INFO_METHODS = (upstream_function(BaseDataset, 'get_data_info'),
+                     upstream_function(BaseDataset, '__len__'))
+# get_cat_ids of wrappers that only re-index an inner data set:
+# function -> (wrapper -> (inner data set, indices into it))
+_REINDEXING: Dict[Callable, Callable] = {}
+
+
+def register_reindexing(get_cat_ids: Optional[Callable],
+                        inner_and_indices: Callable) -> None:
+    """Walk into wrappers whose ``get_cat_ids`` is ``get_cat_ids``.
+
+    Args:
+        get_cat_ids (Callable, optional): The wrapper class's function (as
+            given by :func:`upstream_function`; None is ignored).
+        inner_and_indices (Callable): ``wrapper -> (inner, indices)``: the
+            wrapper's image ``i`` is the inner data set's ``indices[i]``.
+    """
+    if get_cat_ids is not None:
+        _REINDEXING[get_cat_ids] = inner_and_indices
+
+
+register_reindexing(
+    upstream_function(ClassBalancedDataset, 'get_cat_ids'),
+    lambda d: (d.dataset, np.asarray(d.repeat_indices, dtype=np.int64)))
 
 
 class ImageCategories(NamedTuple):
     """Category ids of every image, in CSR form.
 
     Attributes:
-        labels (np.ndarray): (L,) int64 ids, image after image.
+        labels (np.ndarray): (L,) ids, image after image: int64, or object
+            when some id is not an integer (a custom ``get_cat_ids``).
         lengths (np.ndarray): (N,) int64 number of ids per image.
         field (str): Where the ids came from, for messages.
     """
@@ -68,6 +134,54 @@ def describe_dataset(dataset) -> str:
         return f'{name}(ann_file={ann_file!r})'
     root = getattr(dataset, 'data_root', None)
     return f'{name}(data_root={root!r})' if root else name
+
+
+def _label_array(labels: list) -> np.ndarray:
+    """int64 when every id is an integer, else an object array."""
+    if all(isinstance(v, numbers.Integral) for v in labels):
+        return np.asarray(labels, dtype=np.int64)
+    out = np.empty(len(labels), dtype=object)
+    for i, v in enumerate(labels):  # element-wise: ids may be tuples
+        out[i] = v
+    return out
+
+
+def encode_category_ids(labels: np.ndarray,
+                        num_classes: Optional[int] = None
+                        ) -> Tuple[np.ndarray, list]:
+    """Codes in ``[0, C + E)`` for category ids, with mmengine's semantics.
+
+    mmengine's ``ClassBalancedDataset`` keys categories by value (a Python
+    set), so any hashable id is a category. Ids in ``[0, C)`` (class
+    indices) keep their value; every other id (beyond the classes,
+    negative, not an integer) gets code ``C + e``, ``e`` its rank among
+    those ids (sorted when they are integers, else in order of appearance).
+
+    Args:
+        labels (np.ndarray): (L,) ids, int64 or object.
+        num_classes (int, optional): C; None takes 1 + the largest
+            non-negative integer id.
+
+    Returns:
+        tuple: ``codes`` (L,) int64 and ``extra``, the list of the E other
+        ids (``extra[e]`` has code ``C + e``).
+    """
+    if labels.dtype != object:
+        labels = labels.astype(np.int64)
+        if num_classes is None:
+            num_classes = int(labels.max(initial=-1)) + 1
+        other = (labels < 0) | (labels >= num_classes)
+        extra = np.unique(labels[other])
+        codes = labels.copy()
+        codes[other] = num_classes + np.searchsorted(extra, labels[other])
+        return codes, extra.tolist()
+    if num_classes is None:
+        ints = [v for v in labels if isinstance(v, numbers.Integral)]
+        num_classes = max([int(v) for v in ints if v >= 0], default=-1) + 1
+    code_of = {c: c for c in range(num_classes)}
+    codes = np.array([code_of.setdefault(v, len(code_of)) for v in labels],
+                     dtype=np.int64)
+    return codes, list(code_of)[num_classes:]
 
 
 def _raw_data_infos(dataset: BaseDataset) -> Iterator[dict]:
@@ -98,7 +212,7 @@ def _field_of(info: dict) -> Optional[str]:
 def _from_infos(infos: Iterator[dict], field: Optional[str],
                 name: str) -> ImageCategories:
     """Read category ids from data infos; ``field=None`` infers it."""
-    labels: List[int] = []
+    labels: list = []
     lengths: List[int] = []
     idx = -1
     try:
@@ -121,21 +235,37 @@ def _from_infos(infos: Iterator[dict], field: Optional[str],
         raise ValueError(f'{name}: data info {idx} lacks a valid {field!r} '
                          f'field ({type(e).__name__}: {e})') from e
     return ImageCategories(
-        np.asarray(labels, dtype=np.int64), np.asarray(lengths,
-                                                       dtype=np.int64),
+        _label_array(labels), np.asarray(lengths, dtype=np.int64),
         field or _DET_FIELD)
 
 
 def _from_get_cat_ids(dataset, name: str) -> ImageCategories:
-    labels: List[int] = []
+    labels: list = []
     lengths: List[int] = []
     for idx in range(len(dataset)):
         ids = list(dataset.get_cat_ids(idx))
         lengths.append(len(ids))
         labels.extend(ids)
     return ImageCategories(
-        np.asarray(labels, dtype=np.int64),
-        np.asarray(lengths, dtype=np.int64), f'{name}.get_cat_ids')
+        _label_array(labels), np.asarray(lengths, dtype=np.int64),
+        f'{name}.get_cat_ids')
+
+
+def _function_of(method, owner) -> Optional[Callable]:
+    """The plain function of a method bound to ``owner``, else None (an
+    attribute set on the instance, a method of another object)."""
+    if getattr(method, '__self__', None) is owner:
+        return getattr(method, '__func__', None)
+    return None
+
+
+def _reads_raw_infos(dataset) -> bool:
+    """Whether ``get_data_info(i)`` is mmengine's copy of data info ``i``
+    for ``i < len(dataset)``, so the stored infos can be read instead."""
+    return (isinstance(dataset, BaseDataset)
+            and _function_of(dataset.get_data_info,
+                             dataset) is _RAW_INFO_METHODS[0]
+            and type(dataset).__len__ is _RAW_INFO_METHODS[1])
 
 
 def collect_image_categories(dataset) -> ImageCategories:
@@ -152,38 +282,29 @@ def collect_image_categories(dataset) -> ImageCategories:
     Raises:
         ValueError: If the data set has no category information.
     """
-    # Local import: the wrapper module imports this one.
-    from .class_balanced_dataset import RepeatFactorDataset
-
     name = describe_dataset(dataset)
-    if isinstance(dataset, ConcatDataset):
-        parts = [collect_image_categories(d) for d in dataset.datasets]
-        return ImageCategories(
-            np.concatenate([p.labels for p in parts]),
-            np.concatenate([p.lengths for p in parts]),
-            parts[0].field if parts else '')
-    if isinstance(dataset, RepeatDataset):
-        inner = collect_image_categories(dataset.dataset)
-        n = len(inner.lengths)
-        return inner.take(np.arange(n * dataset.times) % n)
-    if isinstance(dataset, ClassBalancedDataset):
-        return collect_image_categories(dataset.dataset).take(
-            dataset.repeat_indices)
-    if isinstance(dataset, RepeatFactorDataset):
-        return collect_image_categories(dataset.dataset).take(
-            dataset.slot_to_image)
-
-    get_cat_ids = getattr(type(dataset), 'get_cat_ids', None)
-    if isinstance(dataset, BaseDataset):
-        stock = _stock_fields()
-        if get_cat_ids in stock:
-            return _from_infos(_raw_data_infos(dataset), stock[get_cat_ids],
-                               name)
-        if get_cat_ids is BaseDataset.get_cat_ids:  # not implemented
-            return _from_infos(_raw_data_infos(dataset), None, name)
-    if get_cat_ids is not None:
-        return _from_get_cat_ids(dataset, name)
-    if hasattr(dataset, 'get_data_info'):
-        return _from_infos(_infos_via_get_data_info(dataset), None, name)
-    raise ValueError(f'{name} has no category information: it has neither '
-                     'get_cat_ids nor get_data_info')
+    get_cat_ids = getattr(dataset, 'get_cat_ids', None)
+    if get_cat_ids is None:
+        if isinstance(dataset, ConcatDataset):
+            parts = [collect_image_categories(d) for d in dataset.datasets]
+            return ImageCategories(
+                np.concatenate([p.labels for p in parts]),
+                np.concatenate([p.lengths for p in parts]),
+                parts[0].field if parts else '')
+        if isinstance(dataset, RepeatDataset):
+            inner = collect_image_categories(dataset.dataset)
+            n = len(inner.lengths)
+            return inner.take(np.arange(n * dataset.times) % n)
+        if hasattr(dataset, 'get_data_info'):
+            return _from_infos(_infos_via_get_data_info(dataset), None, name)
+        raise ValueError(f'{name} has no category information: it has '
+                         'neither get_cat_ids nor get_data_info')
+    func = _function_of(get_cat_ids, dataset)
+    if func in _REINDEXING:
+        inner, indices = _REINDEXING[func](dataset)
+        return collect_image_categories(inner).take(indices)
+    if func is not None and (func in _STOCK_FIELDS or func is _NOT_IMPLEMENTED):
+        infos = (_raw_data_infos(dataset) if _reads_raw_infos(dataset) else
+                 _infos_via_get_data_info(dataset))
+        return _from_infos(infos, _STOCK_FIELDS.get(func), name)
+    return _from_get_cat_ids(dataset, name)

@@ -8,7 +8,9 @@ from mmengine.dataset.base_dataset import force_full_init
 from mmengine.logging import print_log
 
 from mmext.registry import DATASETS
-from .category_ids import collect_image_categories, describe_dataset
+from .category_ids import (collect_image_categories, describe_dataset,
+                           encode_category_ids, register_reindexing,
+                           upstream_function)
 from .functional import (ROUNDINGS, active_slots, check_oversample_thr,
                          compute_repeat_factors, expected_repeats,
                          repeat_counts, repeat_indices)
@@ -36,6 +38,18 @@ class RepeatFactorDataset:
     ``ConcatDataset`` (VOC07+12), ``RepeatDataset``, mmdet and mmpretrain
     (multi-label) data sets, logs a per-class table on build, and can round
     stochastically.
+
+    Categories are what the wrapped data set's ``get_cat_ids`` returns,
+    whether defined on its class, set on the instance or patched onto a
+    base class, as for mmengine's wrapper; with ``rounding='ceil'`` the
+    indices equal ``ClassBalancedDataset``'s for every data set it accepts.
+    Ids outside ``metainfo['classes']`` (or not integers) are counted as
+    extra categories, as mmengine does, with a warning. See
+    :mod:`mmext.datasets.category_ids` for when the stored data infos are
+    read instead of calling ``get_cat_ids`` (same ids, faster).
+
+    Stricter than mmengine (a ``ValueError`` where it accepts): an
+    ``oversample_thr`` outside (0, 1], and a data set of 0 images.
 
     Rounding:
 
@@ -116,18 +130,31 @@ class RepeatFactorDataset:
         name = describe_dataset(self.dataset)
         cats = collect_image_categories(self.dataset)
         classes = _common_classes(self._metainfo, name)
-        num_classes = (
-            len(classes) if classes is not None else
-            int(cats.labels.max()) + 1 if len(cats.labels) else 1)
+        codes, self._extra_ids = encode_category_ids(
+            cats.labels, None if classes is None else len(classes))
+        num_known = int(codes.max(initial=-1)) + 1 - len(self._extra_ids)
+        if classes is not None:
+            num_known = len(classes)
+            if self._extra_ids:
+                print_log(
+                    f'RepeatFactorDataset over {name}, field '
+                    f'{cats.field!r}: category ids {self._extra_ids[:10]} '
+                    f'are not among the {num_known} classes; counted as '
+                    "extra categories, as mmengine's ClassBalancedDataset "
+                    'does',
+                    logger='current',
+                    level=logging.WARNING)
         try:
             self.repeat_factors = compute_repeat_factors(
-                cats.labels, cats.lengths, num_classes, self.oversample_thr)
+                codes, cats.lengths, num_known + len(self._extra_ids),
+                self.oversample_thr)
         except ValueError as e:
             raise ValueError(f'RepeatFactorDataset over {name}, field '
                              f'{cats.field!r}: {e}') from e
         self.class_names = (
             list(classes) if classes is not None else
-            [str(c) for c in range(num_classes)])
+            [str(c) for c in range(num_known)]) + [
+                str(c) for c in self._extra_ids]
         # Slots: ceil(r(I)) per image, fixed for the whole training.
         self._slot_counts = repeat_counts(self.repeat_factors.image_repeat)
         self.slot_to_image = repeat_indices(self._slot_counts)
@@ -183,11 +210,19 @@ class RepeatFactorDataset:
         return self.dataset.get_data_info(int(self.slot_to_image[idx]))
 
     @force_full_init
-    def get_cat_ids(self, idx: int) -> List[int]:
-        """The category ids of the image behind slot ``idx``."""
-        image = self.slot_to_image[idx]
+    def get_cat_ids(self, idx: int) -> List:
+        """The category ids of the image behind slot ``idx``: the wrapped
+        data set's ``get_cat_ids`` when it has one (as mmengine's wrapper),
+        else the image's distinct ids, ascending."""
+        image = int(self.slot_to_image[idx])
+        if hasattr(self.dataset, 'get_cat_ids'):
+            return self.dataset.get_cat_ids(image)
         start, end = self._pair_offsets[image:image + 2]
-        return self.repeat_factors.category_ids[start:end].tolist()
+        num_known = len(self.class_names) - len(self._extra_ids)
+        return [
+            c if c < num_known else self._extra_ids[c - num_known]
+            for c in self.repeat_factors.category_ids[start:end].tolist()
+        ]
 
     @force_full_init
     def __len__(self) -> int:
@@ -207,3 +242,8 @@ class RepeatFactorDataset:
     def get_subset(self, indices):
         """Not supported: a subset of repeated slots is ambiguous."""
         self.get_subset_(indices)
+
+
+register_reindexing(
+    upstream_function(RepeatFactorDataset, 'get_cat_ids'),
+    lambda d: (d.dataset, d.slot_to_image))
