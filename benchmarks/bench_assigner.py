@@ -2,25 +2,29 @@
 ultralytics (batched), B=16 images, 8400 priors (640 input, strides
 8/16/32), 20 classes, M GTs per image.
 
-Each (implementation, M) runs in its own subprocesses (``--rounds``,
-interleaved with the others; the fastest counts) so that its peak memory
-(``ru_maxrss`` growth over the loaded baseline) is its own. Outputs are
+Same input form for all contenders: the same in-memory float32 tensors
+(scores, decoded boxes, priors, padded GTs), built outside the timed part.
+mmext and ultralytics take the whole (B, ...) batch; mmdet's assigner takes
+one image per call, so its timed part is the loop over the 16 images
+(``InstanceData`` views of the same tensors), as its users run it.
+
+Contenders run through :mod:`harness` (own processes, interleaved rounds,
+fastest kept; load average and thread settings in each line;
+``--contention`` adds a busy competing process). Each run warms up on a
+small batch, then times ``--repeats`` calls and keeps the fastest; peak
+memory is the growth of peak RSS over the warmed-up baseline. Outputs are
 compared in the parent: mmext 'mmdet' mode against mmdet per image
 (gt_inds, labels, max_overlaps, assign_metrics), mmext 'ultralytics' mode
 against ultralytics (fg mask, GT index, target scores). The last lines are
 one JSON object per comparison.
 
 Usage: python benchmarks/bench_assigner.py [--gts 10 100 500] [--repeats N]
+[--rounds R] [--contention]
 """
 import argparse
 import json
-import os
-import resource
-import subprocess
-import sys
-import tempfile
-import time
 
+import harness
 import torch
 
 B, NUM_CLASSES, IMG, STRIDES, TOPK = 16, 20, 640, (8, 16, 32), 13
@@ -90,7 +94,7 @@ def run_ultralytics(x: dict):
     return dict(fg_mask=fg, gt_inds=t_idx, target_scores=t_scores)
 
 
-IMPLS = {
+WORKERS = {
     'ours_mmdet': lambda x: run_ours(x, 'mmdet'),
     'ours_ultralytics': lambda x: run_ours(x, 'ultralytics'),
     'mmdet': run_mmdet,
@@ -98,30 +102,19 @@ IMPLS = {
 }
 
 
-def child(impl: str, num_gts: int, repeats: int, out: str) -> None:
-    """Time one implementation; save its last output and peak memory."""
+def worker(name: str, case: str) -> dict:
+    """Time one contender on ``case`` ('M:repeats'); keep its last output,
+    fastest time and peak memory."""
+    num_gts, repeats = map(int, case.split(':'))
     x = make_inputs(num_gts)
-    IMPLS[impl](make_inputs(2, seed=1))  # warm-up: imports, allocator
-    base_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    WORKERS[name](make_inputs(2, seed=1))  # warm-up: imports, allocator
+    base_mb = harness.reset_peak_rss()
     times = []
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        result = IMPLS[impl](x)
-        times.append(time.perf_counter() - t0)
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    torch.save(dict(result=result, time=min(times),
-                    peak_mb=(peak_kb - base_kb) / 1024), out)
-
-
-def spawn(impl: str, num_gts: int, repeats: int, tmp: str) -> dict:
-    out = os.path.join(tmp, f'{impl}_{num_gts}.pt')
-    proc = subprocess.run(
-        [sys.executable, __file__, '--child', impl, '--gts', str(num_gts),
-         '--repeats', str(repeats), '--out', out],
-        capture_output=True, text=True)
-    if proc.returncode != 0:  # e.g. out of memory: report, keep going
-        return dict(error=proc.stderr.strip().splitlines()[-1:])
-    return torch.load(out, weights_only=False)
+        result, seconds = harness.timed(WORKERS[name], x)
+        times.append(seconds)
+    return dict(seconds=min(times), result=result,
+                peak_mb=harness.peak_rss_mb() - base_mb)
 
 
 def max_abs_diff(pairs) -> float:
@@ -154,57 +147,45 @@ def compare_ultralytics(ours: dict, ref: dict) -> float:
                           one_hot * ours['norm_metrics'][..., None])])
 
 
+PAIRS = (('ours_mmdet', 'mmdet', 'mmdet.TaskAlignedAssigner', compare_mmdet),
+         ('ours_ultralytics', 'ultralytics',
+          'ultralytics.TaskAlignedAssigner', compare_ultralytics))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--gts', type=int, nargs='+', default=[10, 100, 500])
     parser.add_argument('--repeats', type=int, default=0,
                         help='timed calls per run (0: 5 / 3 / 2 by M)')
-    parser.add_argument('--rounds', type=int, default=2,
-                        help='subprocess runs per implementation, '
-                        'interleaved; the fastest counts')
-    parser.add_argument('--child', help=argparse.SUPPRESS)
-    parser.add_argument('--out', help=argparse.SUPPRESS)
+    harness.add_arguments(parser)
     args = parser.parse_args()
-    if args.child:
-        child(args.child, args.gts[0], args.repeats, args.out)
+    if args.worker:
+        harness.serve({name: lambda case, name=name: worker(name, case)
+                       for name in WORKERS}, args)
         return
     lines = []
-    with tempfile.TemporaryDirectory() as tmp:
+    with harness.Session(args) as session:
         for m in args.gts:
             repeats = args.repeats or (5 if m <= 10 else 3 if m <= 100 else 2)
-            # rounds alternate the implementations so that a slow phase
-            # of a shared machine does not fall on one of them only
-            res = {}
-            for _ in range(args.rounds):
-                for k in IMPLS:
-                    r = spawn(k, m, repeats, tmp)
-                    if k not in res or 'error' in r or (
-                            'error' not in res[k]
-                            and r['time'] < res[k]['time']):
-                        res[k] = r
-            for ours_key, peer_key, peer_name, cmp in (
-                ('ours_mmdet', 'mmdet', 'mmdet.TaskAlignedAssigner',
-                 compare_mmdet),
-                ('ours_ultralytics', 'ultralytics',
-                 'ultralytics.TaskAlignedAssigner', compare_ultralytics)):
-                ours, peer = res[ours_key], res[peer_key]
-                line = dict(bench=f'assigner_M{m}', mode=ours_key[5:],
-                            peer=peer_name)
-                if 'error' in ours or 'error' in peer:
-                    line.update(ours_error=ours.get('error'),
-                                peer_error=peer.get('error'))
-                else:
-                    line.update(
-                        ours_s=round(ours['time'], 4),
-                        peer_s=round(peer['time'], 4),
-                        ratio=round(peer['time'] / ours['time'], 2),
-                        max_abs_diff=cmp(ours['result'], peer['result']),
-                        ours_peak_mb=round(ours['peak_mb'], 1),
-                        peer_peak_mb=round(peer['peak_mb'], 1))
+            # all four in one interleaved comparison: the same phases of a
+            # shared machine fall on every contender
+            runs = session.compare(__file__, list(WORKERS),
+                                   case=f'{m}:{repeats}')
+            for ours_key, peer_key, peer_name, cmp in PAIRS:
+                ours, peer = runs[ours_key], runs[peer_key]
+                ok = 'error' not in ours and 'error' not in peer
+                extra = dict(
+                    mode=ours_key[5:],
+                    ours_peak_mb=round(ours['peak_mb'], 1),
+                    peer_peak_mb=round(peer['peak_mb'], 1)) if ok else dict(
+                        mode=ours_key[5:])
+                line = session.line(
+                    f'assigner_M{m}', ours, peer, peer_name,
+                    cmp(ours['result'], peer['result']) if ok else None,
+                    **extra)
                 lines.append(line)
                 print(json.dumps(line), flush=True)
-    for line in lines:
-        print(json.dumps(line))
+    harness.emit(lines)
 
 
 if __name__ == '__main__':

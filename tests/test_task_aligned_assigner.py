@@ -372,3 +372,184 @@ def test_sparse_pow_reproduces_dense_kernel(threads, numel):
         assert torch.equal(ours, block.pow(6)[pos])
     finally:
         torch.set_num_threads(saved)
+
+
+@pytest.fixture(params=['serial', 'caller'])
+def call_threads(request, monkeypatch):
+    """Force the thread choice of task_aligned_assign: one thread
+    ('serial') or the caller's count ('caller') whatever the size."""
+    from mmext.models.task_modules.functional import task_aligned
+    monkeypatch.setattr(task_aligned, '_SERIAL_PAIRS',
+                        1 << 62 if request.param == 'serial' else 0)
+    return request.param
+
+
+@pytest.fixture(params=[1, 2])
+def caller_threads(request):
+    """Run the test body (ours and the reference) with 1 or 2 threads."""
+    saved = torch.get_num_threads()
+    torch.set_num_threads(request.param)
+    yield request.param
+    torch.set_num_threads(saved)
+
+
+def big_blocks_batch(seed: int, kind: str, img: int = 320, max_gts: int = 30,
+                     scale: float = 1.0):
+    """A batch whose per-image (A, M) blocks and inside-pair lists exceed
+    torch's grain size (32768), so two threads split pow and atan ranges
+    elsewhere than one thread does."""
+    scores, pred, gt, labels, valid = make_batch(seed, 3, max_gts, kind, img)
+    valid[:, :26] = True  # at least 26 GTs x 2100 anchors per image
+    ctr, half = (gt[..., :2] + gt[..., 2:]) / 2, (gt[..., 2:] - gt[..., :2])
+    gt = torch.cat([ctr - half * scale / 2, ctr + half * scale / 2], -1)
+    priors = grid_priors(img)
+    return scores, pred, gt, labels, valid, priors
+
+
+@pytest.mark.parametrize('seed', range(3))
+@pytest.mark.parametrize('kind', ['random', 'ties'])
+def test_mmdet_mode_exact_at_any_thread_count(seed, kind, call_threads,
+                                              caller_threads):
+    """Sparse path (pow modelled for the caller's threads) and dense path
+    (alpha != 1: pow run with the caller's threads) equal mmdet run with
+    the caller's threads, whether the call itself runs on one thread."""
+    scores, pred, gt, labels, valid, priors = big_blocks_batch(seed, kind)
+    centers = (priors[:, :2] + priors[:, 2:]) / 2
+    assert 26 * priors.shape[0] > 32768
+    res = task_aligned_assign(scores, pred, centers, gt, labels, valid)
+    assert_batch_matches_mmdet(res, scores, pred, gt, labels, valid, priors)
+    dense = task_aligned_assign(scores, pred, centers, gt, labels, valid,
+                                alpha=2, beta=3)
+    for i in range(len(valid)):
+        m = valid[i]
+        ref = mmdet_assign(scores[i], pred[i], gt[i][m], labels[i][m],
+                           priors, alpha=2, beta=3)
+        ours = TaskAlignedAssigner.to_assign_result(dense, int(m.sum()), i,
+                                                    torch.float32)
+        compact = torch.cumsum(torch.cat([m.long(), m.new_zeros(1)]), 0)
+        ours.gt_inds = torch.where(ours.gt_inds > 0,
+                                   compact[(ours.gt_inds - 1).clamp(min=0)],
+                                   ours.gt_inds)
+        assert_same_result(ref, ours)
+    assert torch.get_num_threads() == caller_threads
+
+
+@pytest.mark.parametrize('seed', range(3))
+def test_ultralytics_mode_exact_at_any_thread_count(seed, call_threads,
+                                                    caller_threads):
+    """Inside-pair lists past the grain size: CIoU (atan) and pow run with
+    the caller's threads, as ultralytics' do."""
+    tal = pytest.importorskip('ultralytics.utils.tal')
+    scores, pred, gt, labels, valid, priors = big_blocks_batch(
+        seed, 'random', scale=8.0)
+    gt = torch.where(valid[..., None], gt, 0)
+    centers = (priors[:, :2] + priors[:, 2:]) / 2
+    inside = ((centers[None, None] > gt[:, :, None, :2]) &
+              (centers[None, None] < gt[:, :, None, 2:])).all(-1)
+    assert int(inside.sum()) > 32768
+    ref = tal.TaskAlignedAssigner(topk=13, num_classes=NUM_CLASSES,
+                                  alpha=1.0, beta=6.0)
+    _, _, t_scores, fg, t_idx = ref(scores, pred, centers,
+                                    labels[..., None].float(), gt,
+                                    valid[..., None].float())
+    ours = task_aligned_assign(scores, pred, centers, gt, labels, valid,
+                               alpha=1.0, beta=6.0, mode='ultralytics',
+                               min_gt_side=16.0)
+    assert int(fg.sum()) > 0
+    assert torch.equal(fg, ours.fg_mask)
+    assert torch.equal(t_idx[fg], ours.gt_inds[fg])
+    one_hot = torch.nn.functional.one_hot(ours.labels.clamp(min=0),
+                                          NUM_CLASSES)
+    assert torch.equal(t_scores, one_hot * ours.norm_metrics[..., None])
+
+
+@pytest.mark.parametrize('threads', [1, 2])
+def test_sparse_pow_model_for_another_thread_count(threads):
+    """From a one-thread context, the pow model reproduces the dense kernel
+    run with ``threads`` threads (the caller's, not the current count)."""
+    from mmext.models.task_modules.functional import cpu_kernels
+    numel = 5 * 32768 + 77  # ranges split differently by 1 and 2 threads
+    block = torch.rand(numel, generator=torch.Generator().manual_seed(3))
+    with cpu_kernels.num_threads(threads):
+        dense = block.pow(6)
+    with cpu_kernels.num_threads(1):
+        span = cpu_kernels.pow_vector_span(block.dtype, 6, threads)
+        if span is None:
+            pytest.skip('no model of this CPU pow kernel: dense fallback')
+        scalar = cpu_kernels.scalar_positions(numel, span, threads)
+        ours = cpu_kernels.pow_vector_except(block, 6, span, scalar)
+        assert torch.get_num_threads() == 1
+    assert torch.equal(ours, dense)
+
+
+def test_thread_count_restored_and_caller_count_for_custom_iou(
+        caller_threads):
+    """A custom IoU runs with the caller's threads (its bits may depend on
+    them), and the caller's count is back after a call, even one that
+    raises."""
+    from mmext.models.task_modules.functional import box_iou
+    seen = []
+
+    def iou_fn(pred, gt):
+        seen.append(torch.get_num_threads())
+        return box_iou(pred, gt)
+
+    scores, pred, gt, labels, valid = make_batch(0, 2, 4)
+    task_aligned_assign(scores, pred, CENTERS, gt, labels, valid,
+                        iou_fn=iou_fn)
+    assert seen and set(seen) == {caller_threads}
+
+    def failing(pred, gt):
+        raise RuntimeError('custom IoU failed')
+
+    with pytest.raises(RuntimeError, match='custom IoU failed'):
+        task_aligned_assign(scores, pred, CENTERS, gt, labels, valid,
+                            iou_fn=failing)
+    assert torch.get_num_threads() == caller_threads
+
+
+@pytest.mark.parametrize('alpha', [1, 2])
+def test_pow_tail_of_two_threads_reproduced_from_one(alpha, call_threads):
+    """An anchor that mmdet's dense pow, run with two threads, computes
+    with its scalar loop (one thread would vectorise it) gets an IoU whose
+    6th power differs between the two loops, and is the only positive: its
+    metric shows which loop ours reproduced (sparse path for alpha = 1,
+    dense for 2)."""
+    from mmext.models.task_modules.functional import box_iou, cpu_kernels
+    img, num_gts = 320, 26
+    priors = grid_priors(img)
+    centers = (priors[:, :2] + priors[:, 2:]) / 2
+    num_anchors = priors.shape[0]
+    numel = num_gts * num_anchors
+    span = cpu_kernels.pow_vector_span(torch.float32, 6, 2)
+    if span is None:
+        pytest.skip('no model of this CPU pow kernel: dense fallback')
+    two = cpu_kernels.scalar_positions(numel, span, 2)
+    pos = int(two[~torch.isin(two, cpu_kernels.scalar_positions(
+        numel, span, 1))][0])
+    a, g = pos // num_gts, pos % num_gts
+    gt = torch.tensor([300., 300., 316., 316.]).repeat(num_gts, 1)
+    cx, cy = centers[a].tolist()
+    gt[g] = torch.tensor([cx - 20, cy - 20, cx + 20, cy + 20])
+    # a predicted box whose IoU's 6th power differs between the loops
+    for shift in torch.arange(0.0, 8.0, 1 / 64):
+        box = gt[g] + torch.tensor([shift, 0., shift, 0.])
+        iou = box_iou(box, gt[g])[None]
+        if not torch.equal(
+                cpu_kernels.scalar_pow(iou, 6),
+                cpu_kernels.vector_pow(iou, 6, span)):
+            break
+    else:
+        pytest.skip('pow loops agree on these IoUs')
+    pred = torch.tensor([0., 0., 1., 1.]).repeat(num_anchors, 1)
+    pred[a] = box
+    scores = torch.full((num_anchors, NUM_CLASSES), 0.5)
+    labels = torch.arange(num_gts) % NUM_CLASSES
+    with cpu_kernels.num_threads(2):
+        ref = mmdet_assign(scores, pred, gt, labels, priors, alpha=alpha)
+        res = task_aligned_assign(scores[None], pred[None], centers,
+                                  gt[None], labels[None], alpha=alpha)
+    assert int((ref.gt_inds > 0).sum()) == 1 and ref.gt_inds[a] == g + 1
+    ours = TaskAlignedAssigner.to_assign_result(res, num_gts, 0,
+                                                torch.float32)
+    assert_same_result(ref, ours)

@@ -18,9 +18,12 @@ get mmdet's bits, two kernel details must be reproduced:
   once against the dense kernel.
 
 Both models are checked once per (dtype, exponent, threads) or ``k``; where
-a check fails the caller must run the dense kernels.
+a check fails the caller must run the dense kernels. The pow model takes the
+thread count of the dense kernel it reproduces as an argument, so the sparse
+work itself may run with another one (see :func:`num_threads`).
 """
-from typing import Optional
+from contextlib import contextmanager
+from typing import Iterator, Optional
 
 import torch
 from torch import Tensor
@@ -31,7 +34,28 @@ _POW_SPANS: dict = {}
 _TOPK_EXACT: dict = {}
 
 
-def scalar_positions(numel: int, vec_span: int) -> Tensor:
+@contextmanager
+def num_threads(threads: int) -> Iterator[None]:
+    """Run the block with ``torch.set_num_threads(threads)``, then restore
+    the previous count (left alone when already equal).
+
+    Args:
+        threads (int): intra-op threads inside the block.
+    """
+    saved = torch.get_num_threads()
+    if threads == saved:
+        yield
+        return
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved)
+
+
+def scalar_positions(numel: int,
+                     vec_span: int,
+                     threads: Optional[int] = None) -> Tensor:
     """Positions of a contiguous tensor of ``numel`` elements that torch's
     CPU pow kernel computes with its scalar loop: the tail of each thread's
     range that does not fill a whole vector span.
@@ -40,12 +64,14 @@ def scalar_positions(numel: int, vec_span: int) -> Tensor:
         numel (int): number of elements of the dense tensor.
         vec_span (int): elements per vectorised step, from
             :func:`pow_vector_span`.
+        threads (int, optional): intra-op threads of the kernel run.
+            Defaults to the current ``torch.get_num_threads()``.
 
     Returns:
         Tensor: long positions, ascending (at most ``vec_span - 1`` per
         thread).
     """
-    threads = torch.get_num_threads()
+    threads = threads or torch.get_num_threads()
     parts = 1 if numel < GRAIN or threads == 1 else min(
         threads, -(-numel // GRAIN))
     chunk = -(-numel // parts) if numel else 0
@@ -70,7 +96,7 @@ def pow_vector_except(x: Tensor, exponent: float, vec_span: int,
     Returns:
         Tensor: the powers, shaped as ``x``.
     """
-    out = x.pow(exponent)  # vectorised but for its own threads' tails
+    out = x.pow(exponent)  # vectorised but for the current threads' tails
     flat, src = out.view(-1), x.reshape(-1)
     own = scalar_positions(src.numel(), vec_span)
     flat[own] = vector_pow(src[own], exponent, vec_span)
@@ -96,20 +122,30 @@ def vector_pow(x: Tensor, exponent: float, vec_span: int) -> Tensor:
     return out[:n]
 
 
-def pow_vector_span(dtype: torch.dtype, exponent: float) -> Optional[int]:
+def pow_vector_span(dtype: torch.dtype,
+                    exponent: float,
+                    threads: Optional[int] = None) -> Optional[int]:
     """Elements per vectorised step of torch's CPU pow kernel for this
     dtype, exponent and thread count.
 
-    Checked once against the dense kernel on values where its vector and
-    scalar paths differ.
+    Checked once against the dense kernel run with ``threads`` threads, on
+    values where its vector and scalar paths differ.
+
+    Args:
+        dtype (torch.dtype): dtype of the powered values.
+        exponent (float): the exponent.
+        threads (int, optional): intra-op threads of the dense kernel to
+            reproduce. Defaults to the current ``torch.get_num_threads()``.
 
     Returns:
         int or None: the span, or None when no model reproduces the kernel
         (then pow must run densely).
     """
-    key = (dtype, float(exponent), torch.get_num_threads())
+    threads = threads or torch.get_num_threads()
+    key = (dtype, float(exponent), threads)
     if key not in _POW_SPANS:
-        _POW_SPANS[key] = _find_vector_span(dtype, exponent)
+        with num_threads(threads):
+            _POW_SPANS[key] = _find_vector_span(dtype, exponent)
     return _POW_SPANS[key]
 
 

@@ -40,6 +40,11 @@ metric is built densely per image block as mmdet does. In 'ultralytics'
 mode the float work runs on the inside pairs; only the top-k needs a dense
 (B, chunk, A) metric; selections and conflicts are resolved on the top-k
 lists and the pairs.
+
+Threads. Small calls on the CPU run on one thread, large ones with the
+caller's thread count (:func:`_call_threads` says why and where the line
+is); the kernels whose bits depend on the thread count are run with, or
+modelled for, the caller's count, so the results are the same either way.
 """
 import math
 from typing import Callable, NamedTuple, Optional
@@ -343,46 +348,89 @@ def task_aligned_assign(pred_scores: Tensor,
     labels = torch.where(gt_valid, gt_labels.long(),
                          gt_labels.new_zeros(()).long())
     scores, pred_bboxes = pred_scores.detach(), pred_bboxes.detach()
-    pairs = None
-    if mode == 'ultralytics' and num_gts:
-        pairs = _inside_pair_metrics(scores, pred_bboxes, shared_centers,
-                                     gt_bboxes, labels, gt_valid, alpha,
-                                     beta, center_eps, min_gt_side, iou_fn)
+    threads = torch.get_num_threads()
+    with cpu_kernels.num_threads(
+            _call_threads(scores.device, bsz * num_gts * num_anchors,
+                          threads)):
+        pairs = None
+        if mode == 'ultralytics' and num_gts:
+            pairs = _inside_pair_metrics(scores, pred_bboxes,
+                                         shared_centers, gt_bboxes, labels,
+                                         gt_valid, alpha, beta, center_eps,
+                                         min_gt_side, iou_fn, threads)
 
-    # images in groups, GTs in chunks: B*M*A-sized floats never coexist
-    per_image = max(num_anchors, 1) * max(num_gts, 1)
-    group = max(1, min(bsz, max_chunk_elements // per_image))
-    if mode == 'mmdet':  # larger groups spill temporaries out of cache
-        group = max(1, min(group, _MMDET_GROUP_PAIRS // per_image))
-    step = max(1, min(num_gts, max_chunk_elements // max(num_anchors, 1)))
-    step = max(1, num_gts) if group > 1 else step
-    results = []
-    for b0 in range(0, bsz, group):
-        bs = slice(b0, min(b0 + group, bsz))
-        state = _RunningState(bs.stop - bs.start, num_anchors, num_gts,
-                              scores)
-        for g0 in range(0, num_gts, step):
-            gs = slice(g0, min(g0 + step, num_gts))
-            chunk = _Chunk(g0, gt_bboxes[bs, gs], labels[bs, gs],
-                           gt_valid[bs, gs])
-            if mode == 'mmdet':
-                _mmdet_chunk(state, chunk, scores[bs], pred_bboxes[bs],
-                             prior_centers[bs], topk, alpha, beta,
-                             center_eps, iou_fn)
-            else:
-                _ultralytics_chunk(state, chunk, pairs, bs, gs, topk)
-        if pairs is not None:
-            lo, hi = torch.searchsorted(
-                pairs.key, pairs.key.new_tensor(
-                    [bs.start * num_gts, bs.stop * num_gts])).tolist()
-            state.offer_pairs(pairs.b[lo:hi] - bs.start, pairs.a[lo:hi],
-                              pairs.g[lo:hi], pairs.ious[lo:hi],
-                              pairs.metrics[lo:hi])
-        results.append(state.finish(mode, labels[bs], num_gts, norm_eps))
-    if len(results) == 1:
-        return results[0]
-    return TaskAlignedAssignment(*(torch.cat(t) for t in zip(*results)))
+        # images in groups, GTs in chunks: B*M*A-sized floats never coexist
+        per_image = max(num_anchors, 1) * max(num_gts, 1)
+        group = max(1, min(bsz, max_chunk_elements // per_image))
+        if mode == 'mmdet':  # larger groups spill temporaries out of cache
+            group = max(1, min(group, _MMDET_GROUP_PAIRS // per_image))
+        step = max(1, min(num_gts,
+                          max_chunk_elements // max(num_anchors, 1)))
+        step = max(1, num_gts) if group > 1 else step
+        results = []
+        for b0 in range(0, bsz, group):
+            bs = slice(b0, min(b0 + group, bsz))
+            state = _RunningState(bs.stop - bs.start, num_anchors, num_gts,
+                                  scores)
+            for g0 in range(0, num_gts, step):
+                gs = slice(g0, min(g0 + step, num_gts))
+                chunk = _Chunk(g0, gt_bboxes[bs, gs], labels[bs, gs],
+                               gt_valid[bs, gs])
+                if mode == 'mmdet':
+                    _mmdet_chunk(state, chunk, scores[bs], pred_bboxes[bs],
+                                 prior_centers[bs], topk, alpha, beta,
+                                 center_eps, iou_fn, threads)
+                else:
+                    _ultralytics_chunk(state, chunk, pairs, bs, gs, topk)
+            if pairs is not None:
+                lo, hi = torch.searchsorted(
+                    pairs.key, pairs.key.new_tensor(
+                        [bs.start * num_gts, bs.stop * num_gts])).tolist()
+                state.offer_pairs(pairs.b[lo:hi] - bs.start,
+                                  pairs.a[lo:hi], pairs.g[lo:hi],
+                                  pairs.ious[lo:hi], pairs.metrics[lo:hi])
+            results.append(
+                state.finish(mode, labels[bs], num_gts, norm_eps))
+        if len(results) == 1:
+            return results[0]
+        return TaskAlignedAssignment(*(torch.cat(t) for t in zip(*results)))
 
+
+def _call_threads(device: torch.device, num_pairs: int,
+                  caller_threads: int) -> int:
+    """Intra-op threads for one call: the one place this is chosen.
+
+    A call runs a few hundred torch ops; on the CPU each op over more than
+    torch's grain size (32768 elements) is an OpenMP parallel region that
+    ends when its slowest thread does. Another busy process on the machine
+    deschedules one of the threads, and every region then waits for it: a
+    time slice per region, far more than the op's work. So calls of fewer
+    than ``_SERIAL_PAIRS`` (anchor, GT) pairs run on one thread; larger
+    ones keep the caller's count, their regions being long enough to gain
+    from it. The kernels whose last bits depend on the thread count run
+    with the caller's count (pow and IoU of the dense path and of the
+    'ultralytics' pairs) or model it (the sparse pow), so results do not
+    depend on this choice.
+
+    Args:
+        device (torch.device): where the inputs are; only the CPU is
+            capped.
+        num_pairs (int): B * M * A of the call.
+        caller_threads (int): ``torch.get_num_threads()`` of the caller.
+
+    Returns:
+        int: the thread count to run the call with.
+    """
+    if device.type != 'cpu' or num_pairs >= _SERIAL_PAIRS:
+        return caller_threads
+    return 1
+
+
+# (anchor, GT) pairs per call below which the CPU runs one thread (see
+# _call_threads): B=16 x 8400 anchors x up to 31 GTs. Measured on the
+# 2-core CPU at B=16, A=8400: idle, two threads ran M=10 no faster and
+# M=100 / 500 1.6x faster than one
+_SERIAL_PAIRS = 1 << 22
 
 # (anchor, GT) pairs per image group in 'mmdet' mode; measured on a 2-core
 # EPYC (32 MB L3): 2 images x 100 GTs x 8400 anchors ran 1.6x faster than 9
@@ -500,11 +548,12 @@ class _RunningState:
 def _mmdet_chunk(state: _RunningState, chunk: _Chunk, scores: Tensor,
                  pred_bboxes: Tensor, centers: Tensor, topk: int,
                  alpha: float, beta: float, center_eps: float,
-                 iou_fn: IoUFn) -> None:
+                 iou_fn: IoUFn, threads: int) -> None:
     """mmdet order: top-k of t, then t > 0 and centre inside the GT.
 
     Sparse (only overlapping pairs) where models of torch's CPU pow and
-    topk reproduce mmdet's dense bits; dense otherwise.
+    topk reproduce mmdet's dense bits at the caller's ``threads``; dense
+    otherwise, run with those ``threads`` as mmdet's block would be.
     """
     num_anchors = pred_bboxes.shape[1]
     k = min(topk, num_anchors)
@@ -513,14 +562,17 @@ def _mmdet_chunk(state: _RunningState, chunk: _Chunk, scores: Tensor,
               and chunk.bboxes.shape[1] == state.num_gts
               and k * cpu_kernels.TOPK_PARTIAL_SORT_FACTOR <= num_anchors
               and cpu_kernels.compact_topk_is_exact(k, pred_bboxes.dtype))
-    vec_span = cpu_kernels.pow_vector_span(pred_bboxes.dtype,
-                                           beta) if sparse else None
+    vec_span = cpu_kernels.pow_vector_span(pred_bboxes.dtype, beta,
+                                           threads) if sparse else None
     if vec_span is not None:
         cands = _mmdet_sparse_candidates(scores, pred_bboxes, centers, chunk,
-                                         k, beta, center_eps, vec_span)
-    else:
-        cands = _mmdet_dense_candidates(scores, pred_bboxes, centers, chunk,
-                                        k, alpha, beta, center_eps, iou_fn)
+                                         k, beta, center_eps, vec_span,
+                                         threads)
+    else:  # pow (and a custom IoU) round by the thread count: the caller's
+        with cpu_kernels.num_threads(threads):
+            cands = _mmdet_dense_candidates(scores, pred_bboxes, centers,
+                                            chunk, k, alpha, beta,
+                                            center_eps, iou_fn)
     state.offer_reduced(chunk.start,
                         *_resolve_conflicts(*cands, pred_bboxes.shape[:2],
                                             chunk.bboxes.shape[1]))
@@ -554,14 +606,16 @@ def _mmdet_dense_candidates(scores: Tensor, pred_bboxes: Tensor,
 def _mmdet_sparse_candidates(scores: Tensor, pred_bboxes: Tensor,
                              centers: Tensor, chunk: _Chunk, k: int,
                              beta: float, center_eps: float,
-                             vec_span: int) -> tuple:
+                             vec_span: int, threads: int) -> tuple:
     """Kept (b, a, g, iou, metric) candidates, alpha = 1, with IoU, pow and
     top-k only on blocks of anchors that overlap the GT.
 
     Elsewhere IoU and the metric are +0. Each GT row takes part in top-k as
     the concatenation of its listed blocks: its first ``k`` anchors, then a
     subsequence holding all its nonzero metrics in order, which picks what
-    the dense top-k picks (see :mod:`.cpu_kernels`).
+    the dense top-k picks (see :mod:`.cpu_kernels`). Which pow elements
+    take the scalar loop is modelled for mmdet's dense kernel run with
+    ``threads`` threads, whatever the current count.
     """
     num_anchors, num_classes = scores.shape[1:]
     num_gts = chunk.bboxes.shape[1]
@@ -574,7 +628,7 @@ def _mmdet_sparse_candidates(scores: Tensor, pred_bboxes: Tensor,
         empty = row.new_zeros(0)
         return empty, empty, empty, ious.new_zeros(0), ious.new_zeros(0)
     scalar = _mmdet_scalar_pow_index(row, blk, chunk.valid, num_anchors,
-                                     vec_span)
+                                     vec_span, threads)
     at = torch.searchsorted(lanes, scalar).clamp_(max=lanes.numel() - 1)
     powered = cpu_kernels.pow_vector_except(
         ious.view(-1)[lanes], beta, vec_span, at[lanes[at] == scalar])
@@ -610,10 +664,12 @@ def _mmdet_sparse_candidates(scores: Tensor, pred_bboxes: Tensor,
 
 
 def _mmdet_scalar_pow_index(row: Tensor, blk: Tensor, valid: Tensor,
-                            num_anchors: int, vec_span: int) -> Tensor:
+                            num_anchors: int, vec_span: int,
+                            threads: int) -> Tensor:
     """Flat indices into the (H, block) IoU of :func:`_overlapping_blocks`
     of the elements that mmdet's dense pow over each image's (A, M_valid)
-    block computes with the scalar loop (a few per image)."""
+    block, run with ``threads`` threads, computes with the scalar loop (a
+    few per image)."""
     size = _OVERLAP_BLOCK
     num_gts = valid.shape[1]
     num_blocks = -(-num_anchors // size)
@@ -621,7 +677,8 @@ def _mmdet_scalar_pow_index(row: Tensor, blk: Tensor, valid: Tensor,
     pos, img = [], []
     for i, nv in enumerate(num_valid.tolist()):
         if nv:
-            tails = cpu_kernels.scalar_positions(nv * num_anchors, vec_span)
+            tails = cpu_kernels.scalar_positions(nv * num_anchors,
+                                                 vec_span, threads)
             pos.append(tails)
             img.append(torch.full_like(tails, i))
     if not pos:
@@ -753,12 +810,13 @@ def _inside_pair_metrics(scores: Tensor, pred_bboxes: Tensor,
                          centers: Tensor, gt_bboxes: Tensor, labels: Tensor,
                          valid: Tensor, alpha: float, beta: float,
                          center_eps: float, min_gt_side: Optional[float],
-                         iou_fn: IoUFn) -> _Pairs:
+                         iou_fn: IoUFn, threads: int) -> _Pairs:
     """IoU and metric of the inside pairs, in ultralytics' pair order.
 
     The (B, M, A) inside mask is bool; the float work is done on the
-    compact list of inside pairs, computed in one piece and in ultralytics'
-    (batch, GT, anchor) order so that vectorised pow/atan round alike.
+    compact list of inside pairs, computed in one piece, in ultralytics'
+    (batch, GT, anchor) order and with the caller's ``threads`` so that
+    vectorised pow/atan round alike.
     """
     boxes = gt_bboxes if min_gt_side is None else torch.where(
         valid[..., None], _widen_small_gts(gt_bboxes, min_gt_side),
@@ -766,8 +824,11 @@ def _inside_pair_metrics(scores: Tensor, pred_bboxes: Tensor,
     inside = _inside_mask(centers, boxes, valid, center_eps)
     b, g, a = inside.nonzero(as_tuple=True)
     del inside
-    ious = iou_fn(pred_bboxes[b, a], gt_bboxes[b, g])
-    metrics = scores[b, a, labels[b, g]].pow(alpha) * ious.pow(beta)
+    pair_scores = scores[b, a, labels[b, g]]
+    pred, gt = pred_bboxes[b, a], gt_bboxes[b, g]
+    with cpu_kernels.num_threads(threads):
+        ious = iou_fn(pred, gt)
+        metrics = pair_scores.pow(alpha) * ious.pow(beta)
     key = b * gt_bboxes.shape[1] + g  # sorted: nonzero is row-major
     return _Pairs(b, g, a, ious, metrics, key,
                   key * centers.shape[-2] + a)
