@@ -26,7 +26,8 @@ from mmengine.runner.checkpoint import _load_checkpoint, load_checkpoint
 
 import mmext  # noqa: F401  (installs the restricted checkpoint globals)
 from mmext.utils.checkpoint import (CheckpointArray, checkpoint_reconstruct,
-                                    checkpoint_scalar)
+                                    checkpoint_scalar,
+                                    mmengine_checkpoint_globals)
 
 from tests.conftest import REPO_ROOT, python_env, run_ok
 from tests.tiny_configs import write_short_config
@@ -158,7 +159,7 @@ PAYLOADS = {
     'gadget calls a statistics method': (statistics_on_forged_buffer,
                                          'called', 'not callable'),
     'numpy.ndarray called': (ndarray_over_raw_bytes, 'forged pointers',
-                                   'numpy.ndarray(...)'),
+                             'numpy.ndarray(...)'),
     '__reduce__ -> os.system': (reduce_os_system, 'marker', 'system'),
     'HistoryBuffer rebinds mean': (history_buffer_rebinds_mean,
                                    'mean is max', "method 'mean'"),
@@ -445,3 +446,17 @@ def test_array_state_is_set_once(tmp_path):
     torch.save(dict(value=array), tmp_path / 'twice.pth')
     with pytest.raises(pickle.UnpicklingError, match='twice'):
         torch.load(tmp_path / 'twice.pth', weights_only=True)
+
+
+def test_registered_dtype_classes_give_immutable_builtins():
+    """What the audit relies on: calling a dtype class (REDUCE or NEWOBJ)
+    gives the built-in dtype, whose state a BUILD cannot change."""
+    forged = (3, '|', None, ('a', ), {'a': (np.dtype('O'), 0)}, 8, 1, 63)
+    classes = [g for g in mmengine_checkpoint_globals()
+               if not isinstance(g, tuple)]
+    assert {cls.type for cls in classes} >= {np.bool_, np.float64, np.int64}
+    for cls in classes:
+        for dtype in (cls(), cls.__new__(cls)):
+            dtype.__setstate__(forged)
+            assert dtype.isbuiltin and dtype.fields is None
+            assert not dtype.hasobject
