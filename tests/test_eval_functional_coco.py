@@ -1,6 +1,7 @@
 """COCO evaluation: parity with pycocotools COCOeval and hand-made cases."""
 import contextlib
 import io
+import warnings
 
 import numpy as np
 import pytest
@@ -11,8 +12,10 @@ from mmext.evaluation.functional import coco_eval
 from tests._det_eval_data import random_scene
 
 
-def pycocotools_eval(s, box_format='xyxy'):
-    """Run COCOeval on a scene; image ids are 1..N, category ids 1..K."""
+def pycocotools_eval(s, box_format='xyxy', ann_ids=None, params=None):
+    """Run COCOeval on a scene; image ids are 1..N, category ids 1..K,
+    annotation ids ``ann_ids`` (default 1..G); ``params`` are set on
+    ``COCOeval.params``."""
     def xywh(b):
         b = np.asarray(b, dtype=np.float64)
         if box_format == 'xywh':
@@ -23,7 +26,8 @@ def pycocotools_eval(s, box_format='xyxy'):
     for j, (b, lab, img, crowd) in enumerate(
             zip(s['gt_boxes'], s['gt_labels'], s['gt_imgs'], s['gt_crowd'])):
         bb = xywh(b)
-        anns.append(dict(id=j + 1, image_id=int(img) + 1,
+        anns.append(dict(id=j + 1 if ann_ids is None else int(ann_ids[j]),
+                         image_id=int(img) + 1,
                          category_id=int(lab) + 1, bbox=bb,
                          area=float(s['gt_areas'][j]) if 'gt_areas' in s
                          else bb[2] * bb[3], iscrowd=int(crowd)))
@@ -42,18 +46,20 @@ def pycocotools_eval(s, box_format='xyxy'):
         gt.createIndex()
         dt = gt.loadRes(res)
         ev = COCOeval(gt, dt, 'bbox')
+        for k, v in (params or {}).items():
+            setattr(ev.params, k, v)
         ev.evaluate()
         ev.accumulate()
         ev.summarize()
     return ev
 
 
-def ours(s, box_format='xyxy'):
+def ours(s, box_format='xyxy', **kwargs):
     return coco_eval(s['det_boxes'], s['det_scores'], s['det_labels'],
                      s['det_imgs'], s['gt_boxes'], s['gt_labels'],
                      s['gt_imgs'], s['num_classes'], gt_iscrowd=s['gt_crowd'],
                      gt_areas=s.get('gt_areas'), box_format=box_format,
-                     num_images=s['num_images'])
+                     num_images=s['num_images'], **kwargs)
 
 
 def assert_same(res, ev):
@@ -140,3 +146,101 @@ def test_bad_input_errors(bad, msg):
     kwargs.update(bad)
     with pytest.raises(ValueError, match=msg):
         coco_eval(**kwargs)
+
+
+def perfect_scene(num_images=6, seed=0):
+    """Every GT detected exactly once with its own box."""
+    s = random_scene(seed, num_images=num_images, num_classes=3, max_gts=6,
+                     crowd_frac=0.0, ignore_frac=0.0)
+    for k in ('boxes', 'labels', 'imgs'):
+        s[f'det_{k}'] = s[f'gt_{k}'].copy()
+    s['det_scores'] = np.linspace(0.9, 0.1, len(s['gt_labels']))
+    return s
+
+
+def test_annotation_id_zero_perfect_prediction():
+    s = perfect_scene()
+    ids = np.arange(len(s['gt_labels']))  # numbered from 0, as converters do
+    ev = pycocotools_eval(s, ann_ids=ids)
+    assert ev.stats[0] < 1.0  # pycocotools' quirk, reproduced by default
+    with pytest.warns(UserWarning, match=r"ground truth #0 \(image 0\) has "
+                      'annotation id 0.*match_ann_id_zero=True'):
+        res = ours(s, gt_ids=ids)
+    assert_same(res, ev)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        res = ours(s, gt_ids=ids, match_ann_id_zero=True)
+        assert res['stats'][0] == 1.0
+        # ids numbered from 1: pycocotools matches normally, no warning
+        assert_same(ours(s, gt_ids=ids + 1), pycocotools_eval(s))
+
+
+@pytest.mark.parametrize('seed', range(12))
+def test_annotation_id_zero_parity(seed):
+    s = random_scene(100 + seed, num_images=6, num_classes=3, max_gts=8,
+                     max_dets=40, integer=seed % 2 == 0, crowd_frac=0.25,
+                     ignore_frac=0.0)
+    # distinct ids from 0: id 0 lands on a random GT, a crowd one at times
+    ids = np.random.default_rng(seed).permutation(len(s['gt_labels']))
+    with pytest.warns(UserWarning, match='annotation id 0'):
+        res = ours(s, gt_ids=ids)
+    assert_same(res, pycocotools_eval(s, ann_ids=ids))
+    # the option: as pycocotools with every id non-zero
+    res = ours(s, gt_ids=ids, match_ann_id_zero=True)
+    assert_same(res, pycocotools_eval(s))
+
+
+def test_gt_ids_checked():
+    s = perfect_scene()
+    with pytest.raises(ValueError, match='ground truth ids has 2 entries'):
+        ours(s, gt_ids=[1, 2])
+    ids = np.arange(len(s['gt_labels'])) + 1
+    ids[3] = ids[1]
+    # pycocotools would evaluate one of the two annotations twice
+    with pytest.raises(ValueError, match=r'annotation id 2 is used by '
+                       r'ground truth #1 \(image .*\) and #3'):
+        ours(s, gt_ids=ids, match_ann_id_zero=True)
+
+
+@pytest.mark.parametrize('params', [
+    dict(areaRng=[], areaRngLbl=[]),
+    dict(areaRng=[[0, 1e10]], areaRngLbl=['all']),
+    dict(areaRng=[[0, 1e10], [0, 50**2]], areaRngLbl=['all', 'small']),
+    dict(recThrs=np.array([])),
+    dict(recThrs=np.array([0.0, 0.3, 0.9])),
+    dict(maxDets=[100, 300, 1000]),
+    dict(maxDets=[1, 5, 20]),
+    dict(iouThrs=np.array([0.5])),
+    dict(iouThrs=np.array([0.3, 0.75, 0.9])),
+])
+def test_custom_params_as_pycocotools(params):
+    s = random_scene(5, num_images=8, num_classes=3, max_gts=8, max_dets=40,
+                     crowd_frac=0.2, ignore_frac=0.0)
+    names = dict(areaRng='area_ranges', recThrs='rec_thrs',
+                 maxDets='max_dets', iouThrs='iou_thrs')
+    kwargs = {names[k]: v for k, v in params.items() if k in names}
+    res = ours(s, **kwargs)
+    ev = pycocotools_eval(s, params=params)
+    assert res['precision'].shape == ev.eval['precision'].shape
+    assert_same(res, ev)
+
+
+@pytest.mark.parametrize('params, msg', [
+    (dict(iouThrs=np.array([])), 'iou_thrs must hold at least one'),
+    (dict(maxDets=[1, 100]), 'max_dets must be at least 3'),
+])
+def test_params_pycocotools_cannot_summarize(params, msg):
+    s = random_scene(6, num_images=4, num_classes=2)
+    # pycocotools gets through evaluate/accumulate, then fails in summarize
+    with pytest.raises(IndexError):
+        pycocotools_eval(s, params=params)
+    names = dict(maxDets='max_dets', iouThrs='iou_thrs')
+    with pytest.raises(ValueError, match=msg):
+        ours(s, **{names[k]: v for k, v in params.items()})
+
+
+@pytest.mark.parametrize('thrs', [[np.nan], [0.5, -1.0], [1.5]])
+def test_iou_thrs_outside_unit_interval(thrs):
+    s = random_scene(6, num_images=4, num_classes=2)
+    with pytest.raises(ValueError, match='outside'):
+        ours(s, iou_thrs=thrs)

@@ -117,6 +117,9 @@ def load_coco_json(gt_file: str, res_file: str) -> Tuple[List[dict], list]:
     ignore = np.array([bool(a.get('difficult', 0) or a.get('ignore', 0))
                        for a in anns], bool)
     crowd = np.array([bool(a.get('iscrowd', 0)) for a in anns], bool)
+    # annotation ids: pycocotools never matches id 0 (see coco_eval)
+    ids = np.array([a['id'] for a in anns], dtype=object) if all(
+        'id' in a for a in anns) else None
     areas = np.array([a.get('area', b[2] * b[3])
                       for a, b in zip(anns, g['boxes'])], float)
     out = []
@@ -127,7 +130,8 @@ def load_coco_json(gt_file: str, res_file: str) -> Tuple[List[dict], list]:
                  det_scores=d['scores'][di], det_labels=d['labels'][di],
                  gt_boxes=g['boxes'][gi], gt_labels=g['labels'][gi],
                  gt_ignore=ignore[gi], gt_crowd=crowd[gi],
-                 gt_areas=areas[gi]))
+                 gt_areas=areas[gi],
+                 gt_ids=None if ids is None else ids[gi]))
     names = [c.get('name', str(c['id'])) for c in cats]
     return out, names
 
@@ -295,7 +299,8 @@ def evaluate(samples: List[dict],
              iou_thrs: Sequence[float] = (0.5, ),
              legacy_coords: bool = True,
              ignore_as: str = 'difficult',
-             box_format: str = 'xyxy') -> Tuple[dict, str]:
+             box_format: str = 'xyxy',
+             match_ann_id_zero: bool = False) -> Tuple[dict, str]:
     """Flat ``metrics.json`` content and the per-class table.
 
     Returns:
@@ -304,7 +309,7 @@ def evaluate(samples: List[dict],
     """
     out = compute_detection_metrics(
         samples, classes, metric, iou_thrs, legacy_coords, ignore_as,
-        box_format=box_format)
+        box_format=box_format, match_ann_id_zero=match_ann_id_zero)
     flat = dict(out['metrics'])
     for key, per_class in out['per_class'].items():
         for name, ap in per_class.items():
@@ -340,6 +345,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--legacy-coords',
                         action=argparse.BooleanOptionalAction, default=True,
                         help='VOC +1 pixel box widths (default: on)')
+    parser.add_argument(
+        '--match-ann-id-zero',
+        action='store_true',
+        help='with --gt-json: match an annotation whose id is 0 like any '
+        'other (pycocotools never counts it as matched; by default this '
+        'is reproduced, with a warning)')
     parser.add_argument('--out', help='write the flat metrics json here')
     args = parser.parse_args(argv)
     if bool(args.pkl) == bool(args.res_json):
@@ -367,7 +378,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         samples, classes = load_coco_json(args.gt_json, args.res_json)
         ignore_as, box_format = 'difficult', 'xywh'
     metrics, table = evaluate(samples, classes, args.metric, args.iou_thrs,
-                              args.legacy_coords, ignore_as, box_format)
+                              args.legacy_coords, ignore_as, box_format,
+                              args.match_ann_id_zero)
     print(table)
     for k, v in metrics.items():
         if k.count('/') == 1:

@@ -25,12 +25,22 @@ settled every round, so it terminates; in practice after a few rounds.
 
 Scores tied across images are ordered by image index, then input order, as
 pycocotools orders them when image indices follow the sorted image ids.
+
+Annotation id 0: pycocotools stores the matched GT's id per detection and
+reads 0 as "unmatched", so a detection matched to a GT with ``"id": 0`` is a
+false positive (or ignored where that GT is) and the GT is still taken and
+counted: a perfect prediction scores AP 0.9637 instead of 1.0 when one GT
+has id 0. :func:`coco_eval` reproduces this by default when given
+``gt_ids`` and warns, naming the annotation; ``match_ann_id_zero=True``
+matches such a GT like any other.
 """
+import numbers
+import warnings
 from typing import List, Optional, Sequence
 
 import numpy as np
 
-from .checks import check_boxes_labels, check_flags
+from .checks import check_boxes_labels, check_flags, check_iou_thrs
 from .grouping import group_rank, same_group_pairs, score_order
 from .iou import paired_crowd_iou_xywh
 
@@ -170,6 +180,67 @@ def coco_match(det_keys: np.ndarray, det_xywh: np.ndarray,
     return out
 
 
+def _zero_id_flags(gt_ids, num_g: int, gt_imgs: np.ndarray,
+                   img_names: Optional[Sequence],
+                   match_ann_id_zero: bool) -> np.ndarray:
+    """``(G,)`` bool: the GT that pycocotools never counts as matched (id 0).
+
+    Warns, naming that annotation, unless ``match_ann_id_zero``.
+    Refuses duplicate ids: pycocotools looks annotations up by id and would
+    evaluate one of them twice.
+    """
+    if gt_ids is None:
+        return np.zeros(num_g, dtype=bool)
+    gt_ids = np.asarray(gt_ids).reshape(-1)
+    if len(gt_ids) != num_g:
+        raise ValueError(f'ground truth ids has {len(gt_ids)} entries but '
+                         f'there are {num_g} boxes')
+
+    def where(j):
+        img = int(gt_imgs[j])
+        return f'image {img_names[img] if img_names is not None else img!r}'
+
+    given = gt_ids.tolist()  # for messages, as the user wrote them
+    if not np.issubdtype(gt_ids.dtype, np.number):
+        for j, v in enumerate(given):
+            if isinstance(v, bool) or not isinstance(v, numbers.Real):
+                raise ValueError(
+                    f'ground truth #{j} ({where(j)}): annotation id {v!r} '
+                    'is not a number (pycocotools keeps ids in a float '
+                    'array)')
+        gt_ids = gt_ids.astype(np.float64)
+    srt = np.argsort(gt_ids, kind='stable')
+    dup = np.flatnonzero(gt_ids[srt][1:] == gt_ids[srt][:-1])
+    if dup.size:
+        i, j = int(srt[dup[0]]), int(srt[dup[0] + 1])
+        raise ValueError(f'annotation id {given[i]!r} is used by '
+                         f'ground truth #{i} ({where(i)}) and #{j} '
+                         f'({where(j)}): annotation ids must be unique')
+    zero = (gt_ids == 0) & (not match_ann_id_zero)
+    if zero.any():
+        j = int(np.flatnonzero(zero)[0])
+        warnings.warn(
+            f'ground truth #{j} ({where(j)}) has annotation id 0: '
+            'as in pycocotools, a detection matched to it counts as a false '
+            'positive (a perfect prediction does not score 1.0); pass '
+            'match_ann_id_zero=True to match it like any other annotation',
+            stacklevel=3)
+    return zero
+
+
+def _check_max_dets(max_dets: Sequence[int]) -> List[int]:
+    """``max_dets`` as a list of at least 3 positive ints, as pycocotools'
+    ``summarize`` needs (it reads ``maxDets[2]``)."""
+    max_dets = list(max_dets)
+    if len(max_dets) < 3 or any(
+            isinstance(m, bool) or not isinstance(m, (int, np.integer))
+            or m < 1 for m in max_dets):
+        raise ValueError('max_dets must be at least 3 positive ints (as '
+                         "pycocotools' summarize reads the third), got "
+                         f'{max_dets!r}')
+    return max_dets
+
+
 def _first_reaching(num_gts: np.ndarray, rec_thrs: np.ndarray) -> np.ndarray:
     """Smallest ``j >= 1`` with ``j / num_gts >= r`` in float64, exactly
     as pycocotools' ``searchsorted(tp / npig, r)`` finds it.
@@ -203,7 +274,9 @@ def coco_eval(det_boxes,
               max_dets: Sequence[int] = COCO_MAX_DETS,
               area_ranges: Sequence[Sequence[float]] = COCO_AREA_RANGES,
               num_images: Optional[int] = None,
-              img_names: Optional[Sequence] = None) -> dict:
+              img_names: Optional[Sequence] = None,
+              gt_ids=None,
+              match_ann_id_zero: bool = False) -> dict:
     """COCO precision/recall arrays and the 12 summary stats.
 
     ``xyxy`` boxes are converted with ``w = x2 - x1`` like mmdet's CocoMetric
@@ -211,7 +284,14 @@ def coco_eval(det_boxes,
 
     Defined results: images without GT or detections are fine; a class with
     no non-ignored GT in an area range has precision/recall -1 there (as in
-    pycocotools) and a stat with nothing valid is -1.
+    pycocotools) and a stat with nothing valid is -1. No area range gives
+    empty arrays and -1 stats, as pycocotools does.
+
+    Stricter than pycocotools (a clear ``ValueError`` where it fails later
+    with an ``IndexError`` or returns meaningless numbers): empty
+    ``iou_thrs`` (its ``summarize`` fails), a threshold outside ``(0, 1]``
+    or NaN, fewer than 3 ``max_dets`` (its ``summarize`` reads the third),
+    and malformed boxes, labels or scores.
 
     Args:
         det_boxes: ``(N, 4)`` boxes in ``box_format``.
@@ -229,14 +309,29 @@ def coco_eval(det_boxes,
             the mask area). Defaults to box ``w * h``.
         box_format (str): ``'xyxy'`` or ``'xywh'``.
         iou_thrs, rec_thrs, max_dets, area_ranges: ``COCOeval.Params``.
+            Area range ``i`` carries pycocotools' default label ``i``
+            (``'all'``, ``'small'``, ``'medium'``, ``'large'``), which the
+            stats look up; stats whose label has no range are -1.
         num_images (int, optional): To range-check image indices.
-        img_names (Sequence, optional): Image names for error messages.
+        img_names (Sequence, optional): Image names for messages.
+        gt_ids: ``(G,)`` annotation ids (COCO json ``id``). Only id 0
+            matters, see ``match_ann_id_zero``. Defaults to None (ids
+            unknown, matched normally, as mmdet's ``CocoMetric`` without
+            ``ann_file``, which numbers GTs from 1).
+        match_ann_id_zero (bool): Match a GT whose id is 0 like any other.
+            Defaults to False: as pycocotools, its detection is never a
+            true positive (a false positive, or ignored where the GT is)
+            while the GT stays taken and counted; a warning names it.
 
     Returns:
         dict: ``precision`` ``(T, R, K, A, M)``, ``recall`` ``(T, K, A, M)``,
         ``scores`` ``(T, R, K, A, M)`` as ``COCOeval.eval``; ``stats``
-        ``(12,)`` as ``COCOeval.stats`` (when the parameters are the
-        defaults); ``num_gts`` ``(K, A)`` non-ignored GT counts.
+        ``(12,)`` as ``COCOeval.stats``; ``num_gts`` ``(K, A)``
+        non-ignored GT counts.
+
+    Raises:
+        ValueError: On bad boxes, labels, scores, flags or parameters (see
+            above); the message names the entry or parameter.
     """
     if box_format not in ('xyxy', 'xywh'):
         raise ValueError(f"box_format must be 'xyxy' or 'xywh', got "
@@ -261,10 +356,12 @@ def coco_eval(det_boxes,
     if len(gt_areas) != num_g:
         raise ValueError(f'ground truth areas has {len(gt_areas)} entries '
                          f'but there are {num_g} boxes')
-    iou_thrs = np.asarray(iou_thrs, dtype=np.float64)
-    rec_thrs = np.asarray(rec_thrs, dtype=np.float64)
+    zero_id = _zero_id_flags(gt_ids, num_g, gt_imgs, img_names,
+                             match_ann_id_zero)
+    iou_thrs = check_iou_thrs(iou_thrs)
+    rec_thrs = np.asarray(rec_thrs, dtype=np.float64).reshape(-1)
     area_rng = np.asarray(area_ranges, dtype=np.float64).reshape(-1, 2)
-    max_dets = list(max_dets)
+    max_dets = _check_max_dets(max_dets)
     num_t, num_r, num_a, num_m = (len(iou_thrs), len(rec_thrs),
                                   len(area_rng), len(max_dets))
 
@@ -289,13 +386,13 @@ def coco_eval(det_boxes,
         gt_areas[None] > area_rng[:, 1:])
     matches = coco_match(det_keys[order], det_xywh, gt_boxes,
                          gt_imgs * num_classes + gt_labels, gt_iscrowd,
-                         gt_ignored, iou_thrs)
+                         gt_ignored, iou_thrs) if num_a else []
     det_out = (det_area[None] < area_rng[:, :1]) | (
         det_area[None] > area_rng[:, 1:])  # (A, N)
-    num_gts = np.stack([
-        np.bincount(gt_labels[~gt_ignored[a]], minlength=num_classes)
-        for a in range(num_a)
-    ], axis=1)  # (K, A)
+    num_gts = np.zeros((num_classes, num_a), dtype=np.int64)
+    for a in range(num_a):
+        num_gts[:, a] = np.bincount(gt_labels[~gt_ignored[a]],
+                                    minlength=num_classes)
 
     precision = -np.ones((num_t, num_r, num_classes, num_a, num_m))
     recall = -np.ones((num_t, num_classes, num_a, num_m))
@@ -321,7 +418,10 @@ def coco_eval(det_boxes,
                 if within.any() else 0, 0)
             for t in range(num_t):
                 md_, mg_ = matches[t][a]
-                keep = within[md_]
+                # pycocotools: a match to a regular GT with id 0 reads as
+                # "unmatched" (FP, or ignored outside the area range); the
+                # GT stays taken
+                keep = within[md_] & ~(zero_id[mg_] & ~gt_ignored[a, mg_])
                 md_, mg_ = md_[keep], mg_[keep]
                 cls = det_lab[md_]
                 seg = np.searchsorted(cls, np.arange(num_classes))[cls]
@@ -354,7 +454,8 @@ def coco_eval(det_boxes,
                 precision[t, :, valid, a, m] = q[valid]
                 scores[t, :, valid, a, m] = ss[valid]
                 recall[t, valid, a, m] = n_tp[valid] / num_gts[valid, a]
-    stats = summarize(precision, recall, iou_thrs, max_dets)
+    stats = summarize(precision, recall, iou_thrs, max_dets,
+                      COCO_AREA_LABELS[:num_a])
     return dict(precision=precision, recall=recall, scores=scores,
                 stats=stats, num_gts=num_gts)
 
@@ -367,32 +468,49 @@ def _mean_valid(s: np.ndarray) -> float:
 def summarize(precision: np.ndarray,
               recall: np.ndarray,
               iou_thrs: np.ndarray = COCO_IOU_THRS,
-              max_dets: Sequence[int] = COCO_MAX_DETS) -> np.ndarray:
-    """The 12 stats of ``COCOeval.summarize`` (default area ranges).
+              max_dets: Sequence[int] = COCO_MAX_DETS,
+              area_labels: Sequence[str] = COCO_AREA_LABELS) -> np.ndarray:
+    """The 12 stats of ``COCOeval.summarize``, with its lookups.
+
+    As pycocotools: thresholds (0.5, 0.75), area labels and max-detection
+    limits are looked up by value; AP (all thresholds) is read at 100
+    detections, the other AP stats and AR100 / ARs / ARm / ARl at
+    ``max_dets[2]``, AR1 / AR10 at ``max_dets[0]`` / ``max_dets[1]``.
 
     Args:
         precision (np.ndarray): ``(T, R, K, A, M)``.
         recall (np.ndarray): ``(T, K, A, M)``.
         iou_thrs (np.ndarray): The ``T`` thresholds.
-        max_dets (Sequence[int]): The ``M`` limits.
+        max_dets (Sequence[int]): The ``M`` limits, at least 3.
+        area_labels (Sequence[str]): Label of each of the ``A`` area
+            ranges. Defaults to ``('all', 'small', 'medium', 'large')``.
 
     Returns:
         np.ndarray: ``(12,)`` in :data:`COCO_STAT_NAMES` order, -1 where
-        nothing was valid.
+        nothing was valid (or nothing matched a lookup).
     """
     iou_thrs = np.asarray(iou_thrs)
-    md = list(max_dets)
-    last = len(md) - 1
+    md = _check_max_dets(max_dets)
+    labels = list(area_labels)
 
-    def ap(t=None, a=0, m=last):
-        s = precision if t is None else precision[np.where(
-            iou_thrs == t)[0]]
-        return _mean_valid(s[:, :, :, a, m])
+    def stat(arr, ap, iou_thr=None, area='all', max_det=100):
+        # pycocotools' index lists, paired by numpy fancy indexing
+        aind = [i for i, lab in enumerate(labels) if lab == area]
+        mind = [i for i, m in enumerate(md) if m == max_det]
+        if iou_thr is not None:
+            arr = arr[np.where(iou_thr == iou_thrs)[0]]
+        arr = arr[:, :, :, aind, mind] if ap else arr[:, :, aind, mind]
+        return _mean_valid(arr)
 
-    def ar(a=0, m=last):
-        return _mean_valid(recall[:, :, a, m])
-
+    p, r, m2 = precision, recall, md[2]
     return np.array([
-        ap(), ap(t=.5), ap(t=.75), ap(a=1), ap(a=2), ap(a=3),
-        ar(m=0), ar(m=min(1, last)), ar(), ar(a=1), ar(a=2), ar(a=3)
+        stat(p, 1), stat(p, 1, iou_thr=.5, max_det=m2),
+        stat(p, 1, iou_thr=.75, max_det=m2),
+        stat(p, 1, area='small', max_det=m2),
+        stat(p, 1, area='medium', max_det=m2),
+        stat(p, 1, area='large', max_det=m2),
+        stat(r, 0, max_det=md[0]), stat(r, 0, max_det=md[1]),
+        stat(r, 0, max_det=m2), stat(r, 0, area='small', max_det=m2),
+        stat(r, 0, area='medium', max_det=m2),
+        stat(r, 0, area='large', max_det=m2)
     ])

@@ -123,10 +123,9 @@ def _concat(samples: List[dict]) -> dict:
             np.asarray(s['gt_crowd'], bool) if s.get('gt_crowd') is not None
             else np.zeros(len(s['gt_labels']), bool) for s in samples
         ])
-    if samples and all(s.get('gt_areas') is not None for s in samples):
-        flat['gt_areas'] = np.concatenate([s['gt_areas'] for s in samples])
-    else:
-        flat['gt_areas'] = None
+    for k in ('gt_areas', 'gt_ids'):  # optional: all samples or none
+        flat[k] = np.concatenate([s[k] for s in samples]) if samples and all(
+            s.get(k) is not None for s in samples) else None
     flat['img_names'] = ids
     return flat
 
@@ -138,7 +137,8 @@ def compute_detection_metrics(samples: List[dict],
                               legacy_coords: bool = True,
                               ignore_as: str = 'difficult',
                               score_thr: float = 0.5,
-                              box_format: str = 'xyxy') -> dict:
+                              box_format: str = 'xyxy',
+                              match_ann_id_zero: bool = False) -> dict:
     """Evaluate compact per-image samples (see :func:`sample_to_arrays`).
 
     Images are ranked for score ties in the order of ``samples``.
@@ -158,6 +158,10 @@ def compute_detection_metrics(samples: List[dict],
         score_thr (float): Score threshold of the P/R/F1 table.
         box_format (str): ``'xyxy'`` or ``'xywh'`` (COCO json); COCO-style
             evaluation takes ``xywh`` as is, so it sees pycocotools' numbers.
+        match_ann_id_zero (bool): When samples carry ``gt_ids`` (COCO json
+            annotation ids), match a GT with id 0 like any other instead of
+            reproducing pycocotools (which never counts it as matched, with
+            a warning). Defaults to False.
 
     Returns:
         dict: ``metrics``: flat ``{key: float}`` (``voc07/mAP``,
@@ -215,6 +219,7 @@ def compute_detection_metrics(samples: List[dict],
             f['det_boxes'], f['det_scores'], f['det_labels'], f['det_imgs'],
             f['gt_boxes'], f['gt_labels'], f['gt_imgs'], gt_iscrowd=crowd,
             gt_ignore=ign, gt_areas=f['gt_areas'], box_format=box_format,
+            gt_ids=f['gt_ids'], match_ann_id_zero=match_ann_id_zero,
             **common)
         for name, v in zip(COCO_STAT_NAMES, res['stats']):
             metrics[f'coco/{name}'] = float(v)
@@ -266,6 +271,15 @@ class DetectionAP(BaseMetric):
     Classes without GT have no AP and are left out of the means; empty
     predictions give 0. Score ties are ranked by dataset order, then
     detection order.
+
+    mmdet data sets do not keep COCO annotation ids (``CocoDataset`` drops
+    them), so GTs are matched as by mmdet's ``CocoMetric`` without
+    ``ann_file`` (which numbers them from 1). ``CocoMetric`` with
+    ``ann_file`` evaluates the json itself: it differs where an annotation
+    has id 0 (pycocotools never matches it, see
+    :func:`~mmext.evaluation.functional.coco_eval`), where ``area`` is a
+    mask area, and on annotations the data set filtered out.
+    ``tools/analysis/eval_dets.py --gt-json`` keeps the ids.
 
     Example:
         >>> val_evaluator = dict(
