@@ -14,6 +14,7 @@ import sys
 from mmengine.config import Config, DictAction
 
 import mmext  # noqa: F401  (allows mmengine checkpoints under torch>=2.6)
+from mmext.engine import find_resumable_checkpoint
 from mmext.utils import (DataCheckError, build_runner, check_dataset_config,
                          load_run_config, setup_cpu_distributed)
 
@@ -37,8 +38,8 @@ def parse_args(argv=None):
         nargs='?',
         type=str,
         const='auto',
-        help='resume from the given checkpoint, or from the latest one in '
-        'the work dir when no path is given')
+        help='resume from the given checkpoint, or from the newest one in '
+        'the work dir that loads when no path is given')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -73,8 +74,10 @@ def build_train_config(args) -> Config:
                 'add it to use --auto-scale-lr')
         cfg.auto_scale_lr.enable = True
     if args.resume == 'auto':
-        cfg.resume = True
-        cfg.load_from = None
+        # the newest checkpoint that loads, rather than what last_checkpoint
+        # names: a save killed mid-write may have left that one truncated
+        cfg.load_from = find_resumable_checkpoint(cfg.work_dir)
+        cfg.resume = cfg.load_from is not None
     elif args.resume is not None:
         cfg.resume = True
         cfg.load_from = args.resume

@@ -18,3 +18,5 @@ train_dataloader = dict(
         rounding='stochastic',
         seed=0,
         dataset={{_base_.train_dataloader.dataset}}))
+# crash-safe saves: a run killed while saving keeps its last checkpoint
+default_hooks = dict(checkpoint=dict(type='mmext.DurableCheckpointHook'))

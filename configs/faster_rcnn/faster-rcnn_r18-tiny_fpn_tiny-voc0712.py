@@ -31,7 +31,11 @@ auto_scale_lr = dict(enable=False, base_batch_size=16)
 
 default_hooks = dict(
     logger=dict(interval=10),
+    # crash-safe saves: a run killed while saving keeps its last checkpoint
     checkpoint=dict(
-        interval=max_epochs, max_keep_ckpts=1, save_best='voc07/mAP'))
+        type='mmext.DurableCheckpointHook',
+        interval=max_epochs,
+        max_keep_ckpts=1,
+        save_best='voc07/mAP'))
 # a fixed seed makes the demo's mAP repeatable from run to run
 randomness = dict(seed=0)

@@ -54,4 +54,8 @@ train_cfg = dict(by_epoch=True, max_epochs=20, val_interval=1)
 val_cfg = dict()
 test_cfg = dict()
 auto_scale_lr = dict(base_batch_size=128)
-default_hooks = dict(checkpoint=dict(max_keep_ckpts=1, save_best='auto'))
+# crash-safe saves: a run killed while saving keeps its last checkpoint
+default_hooks = dict(
+    checkpoint=dict(
+        type='mmext.DurableCheckpointHook', max_keep_ckpts=1,
+        save_best='auto'))

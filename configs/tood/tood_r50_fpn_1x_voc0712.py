@@ -96,3 +96,5 @@ test_dataloader = val_dataloader
 val_evaluator = dict(
     _delete_=True, type='VOCMetric', metric='mAP', eval_mode='11points')
 test_evaluator = val_evaluator
+# crash-safe saves: a run killed while saving keeps its last checkpoint
+default_hooks = dict(checkpoint=dict(type='mmext.DurableCheckpointHook'))

@@ -1,0 +1,3 @@
+from .durable_checkpoint_hook import DurableCheckpointHook
+
+__all__ = ['DurableCheckpointHook']

@@ -1,0 +1,447 @@
+"""DurableCheckpointHook and ``--resume`` from the newest loadable checkpoint.
+
+Real mmengine Runners (a toy model, and the shipped tiny Faster R-CNN
+config), the real ``tools/train.py``, saves broken by real failures and
+runs killed with SIGKILL.
+"""
+import glob
+import multiprocessing
+import os
+import os.path as osp
+import random
+import re
+import shutil
+import signal
+import time
+import warnings
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.fileio import LocalBackend
+from mmengine.hooks import CheckpointHook
+from mmengine.registry import HOOKS
+from mmengine.runner import Runner
+
+from mmext.engine import (DurableCheckpointHook, DurableLocalBackend,
+                          atomic_write, checkpoint_load_error,
+                          find_resumable_checkpoint)
+from mmext.engine.durable_backend import temp_path
+from tests.conftest import REPO_ROOT
+from tests.durable_toy import toy_config, train_in_child
+from tests.tiny_configs import write_short_config
+from tools.train import build_train_config, parse_args
+
+
+def toy_runner(work_dir, **kwargs) -> Runner:
+    return Runner.from_cfg(Config(toy_config(str(work_dir), **kwargs)))
+
+
+def saved_iter(path) -> int:
+    return torch.load(path, map_location='cpu')['meta']['iter']
+
+
+def names(directory, pattern='*') -> list:
+    return sorted(osp.basename(p) for p in glob.glob(osp.join(directory,
+                                                              pattern)))
+
+
+def temp_files(directory) -> list:
+    return names(directory, '.*.tmp')
+
+
+def last_checkpoint(work_dir) -> str:
+    with open(osp.join(work_dir, 'last_checkpoint')) as f:
+        return f.read()
+
+
+def set_mtime_order(*paths):
+    """Give ``paths`` increasing modification times, oldest first."""
+    now = time.time()
+    for i, path in enumerate(paths):
+        os.utime(path, (now - 100 + i, now - 100 + i))
+
+
+# atomic writes
+
+
+def test_atomic_write_replaces_the_whole_file(tmp_path):
+    target = tmp_path / 'f.bin'
+    target.write_bytes(b'old content')
+    atomic_write(target, b'new')
+    assert target.read_bytes() == b'new'
+    assert os.listdir(tmp_path) == ['f.bin']
+
+
+def test_atomic_write_failing_rename_keeps_target_and_no_temp(tmp_path):
+    # a non-empty directory as target: the temp file is written and
+    # fsync'ed, then os.replace fails
+    target = tmp_path / 'f.bin'
+    target.mkdir()
+    (target / 'inside').write_text('kept')
+    with pytest.raises(OSError):
+        atomic_write(target, b'new')
+    assert (target / 'inside').read_text() == 'kept'
+    assert not osp.exists(temp_path(target))
+
+
+def test_durable_backend_is_registered_with_mmengine(tmp_path):
+    from mmengine.fileio import get_file_backend
+    backend = get_file_backend(
+        str(tmp_path), backend_args=dict(backend='mmext_durable_local'))
+    assert isinstance(backend, DurableLocalBackend)
+    backend.put_text('a\n', str(tmp_path / 'sub' / 't.txt'))
+    assert (tmp_path / 'sub' / 't.txt').read_text() == 'a\n'
+
+
+# finding the checkpoint to resume from
+
+
+@pytest.fixture(scope='module')
+def toy_checkpoints(tmp_path_factory):
+    """iter_1.pth ... iter_3.pth of a real toy run."""
+    work_dir = tmp_path_factory.mktemp('toy_checkpoints')
+    toy_runner(work_dir, max_iters=3, interval=1).train()
+    return work_dir
+
+
+def copy_checkpoints(src, dst, *names_):
+    os.makedirs(dst, exist_ok=True)
+    paths = [shutil.copy(osp.join(src, n), osp.join(dst, n)) for n in names_]
+    set_mtime_order(*paths)
+    return paths
+
+
+def test_resumable_skips_truncated_newest_with_warning(toy_checkpoints,
+                                                       tmp_path):
+    iter_2, iter_3 = copy_checkpoints(toy_checkpoints, tmp_path, 'iter_2.pth',
+                                      'iter_3.pth')
+    size = osp.getsize(iter_3)
+    with open(iter_3, 'r+b') as f:
+        f.truncate(size // 2)
+    set_mtime_order(iter_2, iter_3)
+    assert checkpoint_load_error(iter_2) is None
+    assert checkpoint_load_error(iter_3) is not None
+    with pytest.warns(UserWarning, match=re.escape(iter_3)):
+        assert find_resumable_checkpoint(str(tmp_path)) == iter_2
+
+
+def test_resumable_skips_files_that_are_not_runner_checkpoints(
+        toy_checkpoints, tmp_path):
+    (iter_1, ) = copy_checkpoints(toy_checkpoints, tmp_path, 'iter_1.pth')
+    weights_only = str(tmp_path / 'iter_7.pth')
+    torch.save(dict(weight=torch.zeros(2)), weights_only)
+    garbage = str(tmp_path / 'epoch_8.pth')
+    with open(garbage, 'wb') as f:
+        f.write(b'not a checkpoint')
+    set_mtime_order(iter_1, weights_only, garbage)
+    with pytest.warns(UserWarning) as record:
+        assert find_resumable_checkpoint(str(tmp_path)) == iter_1
+    messages = [str(w.message) for w in record]
+    assert len(messages) == 2
+    assert garbage in messages[0]
+    assert weights_only in messages[1] and 'no meta' in messages[1]
+
+
+def test_resumable_newest_is_last_modified_and_follows_last_checkpoint(
+        toy_checkpoints, tmp_path):
+    # a new run in an old work dir: its iter_1 is newer than the old iter_3
+    old_3, new_1 = copy_checkpoints(toy_checkpoints, tmp_path / 'work',
+                                    'iter_3.pth', 'iter_1.pth')
+    assert find_resumable_checkpoint(str(tmp_path / 'work')) == new_1
+    # a hook out_dir elsewhere: found through last_checkpoint, newer files
+    # of that directory included
+    elsewhere = copy_checkpoints(toy_checkpoints, tmp_path / 'out',
+                                 'iter_1.pth', 'iter_2.pth')
+    (tmp_path / 'work' / 'last_checkpoint').write_text(elsewhere[0])
+    assert find_resumable_checkpoint(str(tmp_path / 'work')) == elsewhere[1]
+
+
+def test_resumable_none_in_empty_work_dir(tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        assert find_resumable_checkpoint(str(tmp_path)) is None
+
+
+def test_train_tool_resume_auto_uses_newest_loadable(toy_checkpoints,
+                                                     tmp_path):
+    config = str(tmp_path / 'toy.py')
+    Config(toy_config(str(tmp_path / 'work'))).dump(config)
+    args = parse_args([config, '--work-dir', str(tmp_path / 'work'),
+                       '--resume'])
+    cfg = build_train_config(args)
+    assert cfg.resume is False and cfg.load_from is None  # nothing yet
+    iter_1, iter_2 = copy_checkpoints(toy_checkpoints, tmp_path / 'work',
+                                      'iter_1.pth', 'iter_2.pth')
+    with open(iter_2, 'r+b') as f:
+        f.truncate(1000)
+    set_mtime_order(iter_1, iter_2)
+    with pytest.warns(UserWarning, match='iter_2.pth'):
+        cfg = build_train_config(args)
+    assert cfg.resume is True and cfg.load_from == iter_1
+
+
+# the hook against mmengine's CheckpointHook
+
+
+def run_with_hook(work_dir, hook_type):
+    """Six toy iterations, a save each, validation and save_best every 2."""
+    runner = toy_runner(
+        work_dir,
+        max_iters=6,
+        val_interval=2,
+        type=hook_type,
+        interval=1,
+        max_keep_ckpts=2,
+        save_best='mse',
+        rule='less')
+    runner.train()
+    return runner
+
+
+def test_same_files_and_state_as_checkpoint_hook(tmp_path):
+    ours = run_with_hook(tmp_path / 'ours', 'mmext.DurableCheckpointHook')
+    upstream = run_with_hook(tmp_path / 'upstream', 'CheckpointHook')
+    hooks = [h for h in ours.hooks if isinstance(h, CheckpointHook)]
+    assert [type(h) for h in hooks] == [DurableCheckpointHook]
+    assert isinstance(hooks[0].file_backend, DurableLocalBackend)
+
+    listing = names(tmp_path / 'ours', '*.pth')
+    assert listing == names(tmp_path / 'upstream', '*.pth')
+    assert 'iter_5.pth' in listing and 'iter_6.pth' in listing
+    assert len([n for n in listing if n.startswith('best_mse_iter_')]) == 1
+    assert temp_files(tmp_path / 'ours') == []
+    assert osp.basename(last_checkpoint(tmp_path / 'ours')) == 'iter_6.pth'
+    assert last_checkpoint(tmp_path / 'upstream').endswith('iter_6.pth')
+    for key in ('keep_ckpt_ids', 'best_score'):
+        assert ours.message_hub.get_info(key) == \
+            upstream.message_hub.get_info(key)
+    for key in ('best_ckpt', 'last_ckpt'):
+        assert osp.basename(ours.message_hub.get_info(key)) == \
+            osp.basename(upstream.message_hub.get_info(key))
+    a = torch.load(tmp_path / 'ours' / 'iter_6.pth', map_location='cpu')
+    b = torch.load(tmp_path / 'upstream' / 'iter_6.pth', map_location='cpu')
+    assert a['meta']['iter'] == b['meta']['iter'] == 6
+    assert all(torch.equal(a['state_dict'][k], b['state_dict'][k])
+               for k in b['state_dict'])
+
+
+def test_resume_finishes_a_cleanup_that_a_kill_interrupted(tmp_path):
+    """A checkpoint also lists the step it replaces. Resumed from it after a
+    kill that came before the deletion of that step's file, the run points
+    last_checkpoint at it before deleting the stale file."""
+    work_dir = tmp_path / 'work'
+    toy_runner(work_dir, max_iters=3, interval=1, max_keep_ckpts=1).train()
+    ckpt = torch.load(work_dir / 'iter_3.pth', map_location='cpu')
+    assert ckpt['message_hub']['runtime_info']['keep_ckpt_ids'] == [2, 3]
+    # what a kill right after the rename of iter_3.pth leaves
+    shutil.copy(work_dir / 'iter_3.pth', work_dir / 'iter_2.pth')
+    (work_dir / 'last_checkpoint').write_text(str(work_dir / 'iter_2.pth'))
+    # resumed from iter_3.pth, the run dies at its first save
+    cfg = toy_config(str(work_dir), max_iters=4, interval=1, max_keep_ckpts=1)
+    runner = Runner.from_cfg(
+        Config(
+            dict(cfg, resume=True, load_from=str(work_dir / 'iter_3.pth'),
+                 experiment_name=cfg['experiment_name'] + '_resumed',
+                 custom_hooks=[dict(type='DurableToyFailingSave', at_iter=4)
+                               ])))
+    with pytest.raises(Exception, match='pickle'):
+        runner.train()
+    assert names(work_dir, 'iter_*.pth') == ['iter_3.pth']
+    assert last_checkpoint(work_dir) == str(work_dir / 'iter_3.pth')
+
+
+# a save that fails half-way
+
+
+@pytest.mark.parametrize('failure', ['rename', 'pickle'])
+@pytest.mark.parametrize('hook_type',
+                         ['mmext.DurableCheckpointHook', 'CheckpointHook'])
+def test_failed_save_keeps_previous_checkpoint(tmp_path, hook_type, failure):
+    """Saving iteration 3 fails; with max_keep_ckpts=1 iteration 2 is the
+    only checkpoint. mmengine's CheckpointHook has already deleted it."""
+    work_dir = tmp_path / 'work'
+    custom_hooks = []
+    if failure == 'rename':
+        # a non-empty directory where iter_3.pth goes: written, not renamed
+        os.makedirs(work_dir / 'iter_3.pth' / 'in_the_way')
+    else:
+        custom_hooks = [dict(type='DurableToyFailingSave', at_iter=3)]
+    cfg = toy_config(
+        str(work_dir), max_iters=3, type=hook_type, interval=1,
+        max_keep_ckpts=1)
+    runner = Runner.from_cfg(Config(dict(cfg, custom_hooks=custom_hooks)))
+    with pytest.raises(Exception) as error:
+        runner.train()
+    assert isinstance(error.value, OSError) == (failure == 'rename')
+
+    named = last_checkpoint(work_dir)
+    assert osp.basename(named) == 'iter_2.pth'
+    if hook_type == 'CheckpointHook':  # the problem this hook solves
+        assert not osp.exists(named)
+        assert find_resumable_checkpoint(str(work_dir)) is None
+        return
+    assert checkpoint_load_error(named) is None
+    assert saved_iter(named) == 2
+    assert find_resumable_checkpoint(str(work_dir)) == named
+    assert temp_files(work_dir) == []
+
+
+# the shipped configs
+
+CONFIGS = sorted(
+    osp.relpath(p, REPO_ROOT)
+    for p in glob.glob(osp.join(REPO_ROOT, 'configs', '*', '*.py')))
+
+
+@pytest.mark.parametrize('path', CONFIGS)
+def test_shipped_configs_build_the_durable_hook(path):
+    cfg = Config.fromfile(osp.join(REPO_ROOT, path))
+    hook = HOOKS.build(cfg.default_hooks.checkpoint)
+    assert type(hook) is DurableCheckpointHook, path
+
+
+def test_tiny_faster_rcnn_config_writes_durable_checkpoints(tmp_path):
+    cfg = Config.fromfile(write_short_config(tmp_path, iters=4))
+    cfg.merge_from_dict({
+        'work_dir': str(tmp_path / 'work'),
+        'train_cfg.val_interval': 2,
+        'default_hooks.checkpoint.max_keep_ckpts': 1,
+    })
+    runner = Runner.from_cfg(cfg)
+    hook = [h for h in runner.hooks if isinstance(h, CheckpointHook)]
+    assert [type(h) for h in hook] == [DurableCheckpointHook]
+    assert hook[0].save_best == ['voc07/mAP']  # the shipped config's
+    runner.train()
+
+    work_dir = str(tmp_path / 'work')
+    assert isinstance(hook[0].file_backend, LocalBackend)
+    assert last_checkpoint(work_dir) == osp.join(work_dir, 'iter_4.pth')
+    assert names(work_dir, 'iter_*.pth') == ['iter_4.pth']
+    best = names(work_dir, 'best_*.pth')
+    assert len(best) == 1 and best[0].startswith('best_voc07_mAP_iter_')
+    assert temp_files(work_dir) == []
+    ckpt = torch.load(osp.join(work_dir, 'iter_4.pth'), map_location='cpu')
+    assert ckpt['meta']['iter'] == 4
+    info = ckpt['message_hub']['runtime_info']
+    assert osp.basename(info['best_ckpt']) == best[0]
+    # a new best at iteration 4 re-saves iter_4.pth after iter_2's deletion
+    assert info['keep_ckpt_ids'] == (
+        [4] if best[0].endswith('iter_4.pth') else [2, 4])
+    assert find_resumable_checkpoint(work_dir) == osp.join(
+        work_dir, 'iter_4.pth')
+
+
+# SIGKILL at random moments
+
+KILLS = 24
+RESUMED = re.compile(r'resumed epoch: \d+, iter: (\d+)')
+LOGGED_ITER = re.compile(r'Iter\(train\) \[\s*(\d+)/')
+
+
+def newest_checkpoint(work_dir):
+    """(path, saved iteration) of the checkpoint --resume takes, or None.
+    Every file must load: a warning (a skipped file) fails the test."""
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        path = find_resumable_checkpoint(str(work_dir))
+    return (path, saved_iter(path)) if path else None
+
+
+def wait_for_line(log, text, proc, count=1, timeout=180):
+    """Wait until ``text`` is in the log ``count`` times."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if osp.exists(log) and open(
+                log, errors='replace').read().count(text) >= count:
+            return
+        if not proc.is_alive():
+            break
+        time.sleep(0.005)
+    proc.kill()
+    proc.join()
+    tail = open(log, errors='replace').read()[-3000:] if osp.exists(
+        log) else ''
+    pytest.fail(f'no {text!r} in the training log ({proc.exitcode}):\n'
+                f'{tail}')
+
+
+def test_sigkill_at_random_moments_never_loses_training(tmp_path):
+    """Train the toy model with a save every iteration and max_keep_ckpts=1
+    through tools/train.py --resume, SIGKILL it at a random moment (every
+    other time: just after a save starts), check the work dir, resume, 24
+    times; then let the last run finish."""
+    work_dir = tmp_path / 'work'
+    config = str(tmp_path / 'toy_kill.py')
+    # 2 x 1024**2 floats (weights, momentum): each save takes a while
+    Config(
+        toy_config(
+            str(work_dir), width=1024, max_iters=10**6, interval=1,
+            max_keep_ckpts=1)).dump(config)
+    rng = random.Random(0)
+    ctx = multiprocessing.get_context('forkserver')
+    # pay the imports once: each run forks from a server that has them
+    # (mmengine's environment report imports torchvision)
+    ctx.set_forkserver_preload(
+        ['torchvision', 'tests.durable_toy', 'tools.train'])
+    progress = []  # iteration of the newest checkpoint after each kill
+    mid_save = 0  # kills that left a save unfinished
+    for run in range(KILLS + 1):
+        expected = newest_checkpoint(work_dir)
+        final = run == KILLS
+        argv = [config, '--work-dir', str(work_dir), '--resume']
+        if final:
+            final_iter = expected[1] + 3
+            argv += ['--cfg-options', f'train_cfg.max_iters={final_iter}']
+        log = str(tmp_path / f'run_{run}.log')
+        proc = ctx.Process(target=train_in_child, args=(argv, log))
+        proc.start()
+        if final:
+            proc.join(300)
+            assert proc.exitcode == 0, open(log).read()[-3000:]
+        else:
+            wait_for_line(log, 'Checkpoints will be saved to', proc)
+            if run % 2:
+                time.sleep(rng.uniform(0, 1.5))
+            else:
+                wait_for_line(log, 'Saving checkpoint at', proc,
+                              count=rng.randint(1, 4))
+                time.sleep(rng.uniform(0, 0.05))
+            proc.kill()
+            proc.join()
+            assert proc.exitcode == -signal.SIGKILL, open(log).read()[-3000:]
+        text = open(log).read()
+
+        # resumed from the checkpoint that was newest, at its iteration
+        if expected is None:
+            assert RESUMED.findall(text) == []
+        else:
+            assert f'Load checkpoint from {expected[0]}' in text
+            assert RESUMED.findall(text) == [str(expected[1])]
+            trained = [int(i) for i in LOGGED_ITER.findall(text)]
+            assert trained[:1] in ([], [expected[1] + 1]), trained
+        if final:
+            break
+
+        # a temp file, or the stale checkpoint not deleted yet
+        mid_save += bool(temp_files(work_dir)) or len(
+            names(work_dir, 'iter_*.pth')) > 1
+        after = newest_checkpoint(work_dir)
+        if expected is not None:  # nothing saved is ever lost
+            assert after is not None and after[1] >= expected[1], (run, after)
+        if osp.exists(work_dir / 'last_checkpoint'):
+            assert checkpoint_load_error(last_checkpoint(work_dir)) is None
+        progress.append(after[1] if after else 0)
+
+    print(f'iterations after each kill: {progress}; '
+          f'{mid_save} of {KILLS} kills left a save unfinished')
+    assert progress[-1] >= KILLS, progress  # the kills let training advance
+    assert mid_save >= 1, progress  # and some hit a save
+    # the finished run: its last checkpoint only, complete and named
+    assert names(work_dir, 'iter_*.pth') == [f'iter_{final_iter}.pth']
+    assert temp_files(work_dir) == []
+    assert last_checkpoint(work_dir) == str(work_dir /
+                                            f'iter_{final_iter}.pth')
+    assert saved_iter(work_dir / f'iter_{final_iter}.pth') == final_iter
+    assert [int(i) for i in LOGGED_ITER.findall(text)
+            ] == list(range(expected[1] + 1, final_iter + 1))
