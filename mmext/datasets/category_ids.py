@@ -303,7 +303,8 @@ def collect_image_categories(dataset) -> ImageCategories:
     if func in _REINDEXING:
         inner, indices = _REINDEXING[func](dataset)
         return collect_image_categories(inner).take(indices)
-    if func is not None and (func in _STOCK_FIELDS or func is _NOT_IMPLEMENTED):
+    if func is not None and (func in _STOCK_FIELDS
+                             or func is _NOT_IMPLEMENTED):
         infos = (_raw_data_infos(dataset) if _reads_raw_infos(dataset) else
                  _infos_via_get_data_info(dataset))
         return _from_infos(infos, _STOCK_FIELDS.get(func), name)
