@@ -7,19 +7,25 @@ timed part is what each wrapper adds on top of the loaded data set:
 ``mmext.RepeatFactorDataset`` vs mmengine's ``ClassBalancedDataset``, once
 with mmengine's default serialised storage and once without.
 
-Last lines: one JSON per comparison; ``max_abs_diff`` compares the two
-index lists (ceil rounding) of the same run.
+Input form, the same for both: the data set object, built in memory in the
+worker before the clock starts (from the same pickled data infos). Each
+contender runs in its own process, interleaved over ``--rounds`` rounds,
+fastest kept (see ``harness.py``).
+
+Usage: ``python benchmarks/bench_class_balance.py [--rounds 3]
+[--contention]``. Last lines: one JSON per comparison; ``max_abs_diff``
+compares the two index lists (ceil rounding).
 """
-import json
+import argparse
 import logging
-import time
+import os.path as osp
+import pickle
+import tempfile
 
 import numpy as np
 from mmdet.datasets import BaseDetDataset
-from mmengine.dataset import ClassBalancedDataset
-from mmengine.logging import MMLogger
 
-from mmext.datasets import RepeatFactorDataset
+import harness
 
 NUM_IMAGES = 120_000
 NUM_CLASSES = 80
@@ -64,43 +70,70 @@ class InMemoryDetDataset(BaseDetDataset):
         return list(self._infos)
 
 
-def timed(fn):
-    start = time.perf_counter()
-    result = fn()
-    return result, time.perf_counter() - start
+def work(name: str, case: str) -> dict:
+    """Worker: build the data set (not timed), then time the wrapper.
+
+    ``case`` is ``serialize:infos_file`` (``serialize`` is 0 or 1).
+    """
+    from mmengine.dataset import ClassBalancedDataset
+    from mmengine.logging import MMLogger
+
+    from mmext.datasets import RepeatFactorDataset
+
+    # The wrapper logs its 80-row table on build; keep the output short.
+    MMLogger.get_current_instance().setLevel(logging.WARNING)
+    serialize, infos_file = case.split(':', 1)
+    with open(infos_file, 'rb') as f:
+        infos = pickle.load(f)
+    dataset = InMemoryDetDataset(infos, serialize_data=serialize == '1')
+    if name == 'mmext':
+        ours, seconds = harness.timed(
+            RepeatFactorDataset, dataset, oversample_thr=OVERSAMPLE_THR)
+        indices = np.asarray(ours.slot_to_image)
+    else:
+        peer, seconds = harness.timed(
+            ClassBalancedDataset, dataset, oversample_thr=OVERSAMPLE_THR)
+        indices = np.asarray(peer.repeat_indices)
+    return dict(seconds=seconds, indices=indices)
 
 
-def compare(infos: list, serialize: bool) -> dict:
-    dataset, read_s = timed(
-        lambda: InMemoryDetDataset(infos, serialize_data=serialize))
-    ours, ours_s = timed(
-        lambda: RepeatFactorDataset(dataset, oversample_thr=OVERSAMPLE_THR))
-    peer, peer_s = timed(
-        lambda: ClassBalancedDataset(dataset, oversample_thr=OVERSAMPLE_THR))
-    theirs = np.asarray(peer.repeat_indices)
-    assert len(theirs) == len(ours.slot_to_image), 'lengths differ'
-    diff = float(np.abs(ours.slot_to_image - theirs).max())
-    print(f'serialize_data={serialize}: reading annotations {read_s:.2f} s, '
-          f'{len(dataset)} -> {len(ours)} samples')
-    name = 'repeat_factors_120k' + ('' if serialize else '_unserialized')
-    return dict(
-        bench=name,
-        ours_s=round(ours_s, 4),
-        peer='mmengine.ClassBalancedDataset',
-        peer_s=round(peer_s, 4),
-        ratio=round(peer_s / ours_s, 2),
-        max_abs_diff=diff)
+WORKERS = {n: (lambda case, n=n: work(n, case)) for n in ('mmext',
+                                                          'mmengine')}
 
 
 def main() -> None:
-    # The wrapper logs its 80-row table on build; keep the output short.
-    MMLogger.get_current_instance().setLevel(logging.WARNING)
-    infos, gen_s = timed(synthetic_coco)
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    harness.add_arguments(parser)
+    args = parser.parse_args()
+    if args.worker:
+        harness.serve(WORKERS, args)
+        return
+    infos, gen_s = harness.timed(synthetic_coco)
     print(f'generated {len(infos)} images, '
-          f'{sum(len(i["instances"]) for i in infos)} boxes in {gen_s:.1f} s')
-    results = [compare(infos, serialize) for serialize in (True, False)]
-    for result in results:
-        print(json.dumps(result))
+          f'{sum(len(i["instances"]) for i in infos)} boxes in {gen_s:.1f} s',
+          flush=True)
+    lines = []
+    with tempfile.TemporaryDirectory() as tmp, harness.Session(args) as s:
+        infos_file = osp.join(tmp, 'infos.pkl')
+        with open(infos_file, 'wb') as f:
+            pickle.dump(infos, f, protocol=pickle.HIGHEST_PROTOCOL)
+        for serialize in (True, False):
+            runs = s.compare(__file__, list(WORKERS),
+                             f'{int(serialize)}:{infos_file}')
+            ours, peer = runs['mmext'], runs['mmengine']
+            diff, extra = None, {}
+            if 'error' not in ours and 'error' not in peer:
+                a, b = ours['indices'], peer['indices']
+                # different lengths: no elementwise difference to take
+                diff = float(np.abs(a - b).max()) if len(a) == len(b) \
+                    else float('inf')
+                extra = dict(images=len(infos), samples=len(a))
+            name = 'repeat_factors_120k' + ('' if serialize else
+                                            '_unserialized')
+            lines.append(s.line(name, ours, peer,
+                                peer='mmengine.ClassBalancedDataset',
+                                max_abs_diff=diff, **extra))
+    harness.emit(lines)
 
 
 if __name__ == '__main__':

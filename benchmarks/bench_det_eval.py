@@ -1,38 +1,53 @@
 """Detection evaluation speed: mmext vs mmdet eval_map and COCO evaluators.
 
-Two synthetic data sets, the same for every contender:
+Two synthetic data sets, the same for every contender (``--scale 1`` is
+full size; the default 0.2 keeps a 3-round run to a few minutes):
 
 * VOC07-test scale: 4952 images, 20 classes, ~2.4 GT per image (~15%
   difficult), 100 detections per image; mmext ``voc_eval`` against mmdet
-  ``eval_map`` (nproc 4), once per AP mode.
+  ``eval_map`` (nproc 4, its default), once per AP mode. Input form: in
+  memory for both, each in its own layout (flat arrays for mmext, mmdet's
+  per-image, per-class lists), built before the clock starts.
 * COCO-val scale: 5000 images, 80 classes, ~36k GT (1% crowd), 100
-  detections per image; mmext ``coco_eval`` (in-memory arrays to the 12
-  stats) against pycocotools, faster-coco-eval, hotcoco and
-  ultrafast-pycocotools (load GT + results JSON, evaluate, accumulate,
-  summarize). Each COCO contender runs in its own process, so its peak
-  memory (peak RSS minus RSS after imports) is its own.
+  detections per image; mmext against pycocotools, faster-coco-eval,
+  hotcoco and ultrafast-pycocotools, in two input forms, each the same for
+  all contenders:
+
+  - ``files``: GT json and results json on disk. Peers: ``COCO(gt.json)``,
+    ``loadRes(res.json)``, evaluate, accumulate, summarize. mmext: the
+    ``eval_dets.py`` path (``load_coco_json`` then ``evaluate``, which also
+    builds the per-class tables);
+  - ``memory``: already parsed. Peers get the GT dict and the results list
+    (``COCO(dict)`` or ``COCO()`` + ``createIndex()`` for pycocotools, then
+    ``loadRes(list)``); mmext gets flat arrays (``coco_eval``).
+
+Every contender runs in its own process, interleaved over ``--rounds``
+rounds, fastest kept (see ``harness.py``); its peak memory is the peak RSS
+of the timed part minus the RSS before it. Scores are distinct, so every
+evaluator ranks the same way.
 
 The last lines are one JSON object per comparison::
 
-    {"bench": "coco_eval", "ours_s": ..., "peer": "pycocotools",
+    {"bench": "coco_eval_files", "ours_s": ..., "peer": "pycocotools",
      "peer_s": ..., "ratio": ..., "max_abs_diff": ..., ...}
 
-Usage: ``python benchmarks/bench_det_eval.py [--scale 1.0] [--repeat 1]``.
+Usage: ``python benchmarks/bench_det_eval.py [--scale 0.2] [--rounds 3]
+[--only voc coco] [--forms files memory] [--contention]``.
 """
 import argparse
 import contextlib
 import io
 import json
 import os.path as osp
-import subprocess
 import sys
 import tempfile
-import time
 
 import numpy as np
 
+import harness
+
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, REPO)
+sys.path.insert(0, REPO)  # tools.analysis.eval_dets
 
 COCO_PEERS = {
     'pycocotools': 'pycocotools',
@@ -40,6 +55,8 @@ COCO_PEERS = {
     'hotcoco': 'hotcoco',
     'ultrafast-pycocotools': 'ultrafast_pycocotools',
 }
+COCO_KEYS = ('AP', 'AP50', 'AP75', 'APs', 'APm', 'APl', 'AR1', 'AR10',
+             'AR100', 'ARs', 'ARm', 'ARl')
 
 
 def make_scene(rng, num_images, num_classes, gts_per_image, dets_per_image,
@@ -85,62 +102,6 @@ def make_scene(rng, num_images, num_classes, gts_per_image, dets_per_image,
         num_classes=num_classes)
 
 
-def bench_voc(scene, repeat):
-    """Ours vs mmdet eval_map (nproc 4), one comparison per AP mode."""
-    from mmdet.evaluation.functional import eval_map
-
-    from mmext.evaluation.functional import voc_eval
-    s = scene
-    k = s['num_classes']
-    # mmdet's input: per image, per class (n, 5) arrays and annotations
-    dets, anns = [], []
-    d_split = np.searchsorted(s['det_imgs'], np.arange(s['num_images'] + 1))
-    g_split = np.searchsorted(s['gt_imgs'], np.arange(s['num_images'] + 1))
-    for i in range(s['num_images']):
-        a, b = d_split[i], d_split[i + 1]
-        box_score = np.hstack(
-            [s['det_boxes'][a:b], s['det_scores'][a:b, None]])
-        lab = s['det_labels'][a:b]
-        dets.append([box_score[lab == c] for c in range(k)])
-        a, b = g_split[i], g_split[i + 1]
-        diff = s['gt_difficult'][a:b]
-        anns.append(
-            dict(bboxes=s['gt_boxes'][a:b][~diff],
-                 labels=s['gt_labels'][a:b][~diff],
-                 bboxes_ignore=s['gt_boxes'][a:b][diff],
-                 labels_ignore=s['gt_labels'][a:b][diff]))
-    # ours sees GTs in eval_map's order: regular before difficult per image
-    order = np.lexsort((s['gt_difficult'], s['gt_imgs']))
-    lines = []
-    for mode in ('11points', 'area'):
-        t_ours, t_peer = [], []
-        for _ in range(repeat):
-            t0 = time.perf_counter()
-            ours = voc_eval(
-                s['det_boxes'], s['det_scores'], s['det_labels'],
-                s['det_imgs'], s['gt_boxes'][order], s['gt_labels'][order],
-                s['gt_imgs'][order], k,
-                gt_ignore=s['gt_difficult'][order], iou_thrs=(0.5, ),
-                legacy_coords=True, modes=(mode, ))
-            t_ours.append(time.perf_counter() - t0)
-            t0 = time.perf_counter()
-            ref_map, ref = eval_map(
-                dets, anns, iou_thr=0.5, logger='silent', nproc=4,
-                use_legacy_coordinate=True, eval_mode=mode)
-            t_peer.append(time.perf_counter() - t0)
-        ref_ap = np.array([r['ap'] for r in ref], dtype=np.float64)
-        diff = max(
-            abs(float(ours['mAP'][mode][0]) - ref_map),
-            float(np.nanmax(np.abs(ours['ap'][mode][0] - ref_ap))))
-        lines.append(
-            dict(bench=f'voc_eval_{mode}', ours_s=round(min(t_ours), 4),
-                 peer='mmdet.eval_map(nproc=4)', peer_s=round(min(t_peer), 4),
-                 ratio=round(min(t_peer) / min(t_ours), 1),
-                 max_abs_diff=diff, ours_mAP=float(ours['mAP'][mode][0]),
-                 peer_mAP=float(ref_map)))
-    return lines
-
-
 def write_coco_inputs(s, out_dir):
     """GT json, results json and an npz of the same scene."""
     xywh = lambda b: np.concatenate([b[:, :2], b[:, 2:] - b[:, :2]], 1)  # noqa
@@ -169,146 +130,238 @@ def write_coco_inputs(s, out_dir):
         json.dump(gt, f)
     with open(osp.join(out_dir, 'res.json'), 'w') as f:
         json.dump(res, f)
+    save_scene(s, out_dir)
+
+
+def load_scene(data_dir: str) -> dict:
+    z = np.load(osp.join(data_dir, 'scene.npz'))
+    return {k: z[k] for k in z.files}
+
+
+def voc_worker(name: str, mode: str, data_dir: str) -> dict:
+    """mmext ``voc_eval`` or mmdet ``eval_map`` on the VOC scene."""
+    s = load_scene(data_dir)
+    k = int(s['num_classes'])
+    if name == 'mmext':
+        from mmext.evaluation.functional import voc_eval
+
+        # ours sees GTs in eval_map's order: regular before difficult
+        order = np.lexsort((s['gt_difficult'], s['gt_imgs']))
+
+        def run():
+            res = voc_eval(
+                s['det_boxes'], s['det_scores'], s['det_labels'],
+                s['det_imgs'], s['gt_boxes'][order], s['gt_labels'][order],
+                s['gt_imgs'][order], k,
+                gt_ignore=s['gt_difficult'][order], iou_thrs=(0.5, ),
+                legacy_coords=True, modes=(mode, ))
+            return float(res['mAP'][mode][0]), res['ap'][mode][0]
+    else:
+        from mmdet.evaluation.functional import eval_map
+        dets, anns = mmdet_inputs(s)
+
+        def run():
+            ref_map, ref = eval_map(
+                dets, anns, iou_thr=0.5, logger='silent', nproc=4,
+                use_legacy_coordinate=True, eval_mode=mode)
+            return float(ref_map), np.array([r['ap'] for r in ref],
+                                            dtype=np.float64)
+    base = harness.reset_peak_rss()
+    (m_ap, ap), seconds = harness.timed(run)
+    return dict(seconds=seconds, mAP=m_ap, ap=ap,
+                peak_mb=harness.peak_rss_mb() - base)
+
+
+def mmdet_inputs(s: dict):
+    """eval_map's input: per image, per class (n, 5) arrays, annotations."""
+    dets, anns = [], []
+    n, k = int(s['num_images']), int(s['num_classes'])
+    d_split = np.searchsorted(s['det_imgs'], np.arange(n + 1))
+    g_split = np.searchsorted(s['gt_imgs'], np.arange(n + 1))
+    for i in range(n):
+        a, b = d_split[i], d_split[i + 1]
+        box_score = np.hstack(
+            [s['det_boxes'][a:b], s['det_scores'][a:b, None]])
+        lab = s['det_labels'][a:b]
+        dets.append([box_score[lab == c] for c in range(k)])
+        a, b = g_split[i], g_split[i + 1]
+        diff = s['gt_difficult'][a:b]
+        anns.append(
+            dict(bboxes=s['gt_boxes'][a:b][~diff],
+                 labels=s['gt_labels'][a:b][~diff],
+                 bboxes_ignore=s['gt_boxes'][a:b][diff],
+                 labels_ignore=s['gt_labels'][a:b][diff]))
+    return dets, anns
+
+
+def coco_worker(name: str, form: str, data_dir: str) -> dict:
+    """One COCO contender, from files or from memory: the 12 stats."""
+    gt_file, res_file = (osp.join(data_dir, f) for f in ('gt.json',
+                                                         'res.json'))
+    if name == 'mmext' and form == 'files':
+        from tools.analysis.eval_dets import evaluate, load_coco_json
+
+        def run():
+            samples, classes = load_coco_json(gt_file, res_file)
+            flat, _ = evaluate(samples, classes, ('coco', ),
+                               legacy_coords=False, box_format='xywh')
+            return [flat[f'coco/{k}'] for k in COCO_KEYS]
+    elif name == 'mmext':
+        from mmext.evaluation.functional import coco_eval
+        s = load_scene(data_dir)
+
+        def run():
+            res = coco_eval(
+                s['det_boxes'], s['det_scores'], s['det_labels'],
+                s['det_imgs'], s['gt_boxes'], s['gt_labels'], s['gt_imgs'],
+                int(s['num_classes']), gt_iscrowd=s['gt_crowd'])
+            return res['stats'].tolist()
+    else:
+        COCO, COCOeval = coco_api(name)
+        if form == 'memory':
+            with open(gt_file) as f:
+                gt_in = json.load(f)
+            with open(res_file) as f:
+                res_in = json.load(f)
+        else:
+            gt_in, res_in = gt_file, res_file
+
+        def run():
+            with contextlib.redirect_stdout(io.StringIO()):
+                if name == 'pycocotools' and form == 'memory':
+                    gt = COCO()  # its constructor takes a file name only
+                    gt.dataset = gt_in
+                    gt.createIndex()
+                else:
+                    gt = COCO(gt_in)
+                ev = COCOeval(gt, gt.loadRes(res_in), 'bbox')
+                ev.evaluate()
+                ev.accumulate()
+                ev.summarize()
+            return [float(v) for v in ev.stats]
+    base = harness.reset_peak_rss()
+    stats, seconds = harness.timed(run)
+    return dict(seconds=seconds, stats=stats,
+                peak_mb=harness.peak_rss_mb() - base)
+
+
+def coco_api(name: str):
+    """``(COCO, COCOeval)`` of a peer library."""
+    if name == 'pycocotools':
+        from pycocotools.coco import COCO
+        from pycocotools.cocoeval import COCOeval
+        return COCO, COCOeval
+    if name == 'faster-coco-eval':
+        from faster_coco_eval import COCO, COCOeval_faster
+        return COCO, COCOeval_faster
+    mod = __import__(COCO_PEERS[name])
+    return mod.COCO, mod.COCOeval
+
+
+def work(name: str, case: str) -> dict:
+    """Worker entry: ``case`` is ``task:variant:data_dir``."""
+    task, variant, data_dir = case.split(':', 2)
+    if task == 'voc':
+        return voc_worker(name, variant, data_dir)
+    return coco_worker(name, variant, data_dir)
+
+
+WORKERS = {n: (lambda case, n=n: work(n, case))
+           for n in ('mmext', 'mmdet', *COCO_PEERS)}
+
+
+def save_scene(s: dict, out_dir: str) -> None:
     np.savez(osp.join(out_dir, 'scene.npz'), **{
         k: v for k, v in s.items() if isinstance(v, np.ndarray)
     }, num_images=s['num_images'], num_classes=s['num_classes'])
 
 
-def _rss_mb(field: str = 'VmRSS') -> float:
-    """Resident (``VmRSS``) or peak resident (``VmHWM``) memory in MiB."""
-    with open('/proc/self/status') as f:
-        for line in f:
-            if line.startswith(field + ':'):
-                return int(line.split()[1]) / 1024
-    return float('nan')
+def bench_voc(session, scene) -> list:
+    lines = []
+    with tempfile.TemporaryDirectory() as tmp:
+        save_scene(scene, tmp)
+        for mode in ('11points', 'area'):
+            runs = session.compare(__file__, ['mmext', 'mmdet'],
+                                   f'voc:{mode}:{tmp}')
+            ours, peer = runs['mmext'], runs['mmdet']
+            diff, extra = None, {}
+            if 'error' not in ours and 'error' not in peer:
+                diff = max(abs(ours['mAP'] - peer['mAP']),
+                           float(np.nanmax(np.abs(ours['ap'] - peer['ap']))))
+                extra = dict(ours_mAP=ours['mAP'], peer_mAP=peer['mAP'])
+            lines.append(session.line(
+                f'voc_eval_{mode}', ours, peer,
+                peer='mmdet.eval_map(nproc=4)', max_abs_diff=diff, **extra))
+    return lines
 
 
-def _reset_peak() -> float:
-    """Reset the peak RSS to the current RSS (Linux ``clear_refs`` 5) and
-    return the current RSS: the baseline after imports."""
-    try:
-        with open('/proc/self/clear_refs', 'w') as f:
-            f.write('5')
-    except OSError:
-        pass
-    return _rss_mb()
-
-
-def worker(name, data_dir):
-    """Run one contender; print a JSON line with time, stats and memory."""
-    if name == 'mmext':
-        from mmext.evaluation.functional import coco_eval
-        base = _reset_peak()
-        t0 = time.perf_counter()
-        z = np.load(osp.join(data_dir, 'scene.npz'))
-        s = {k: z[k] for k in z.files}
-        t1 = time.perf_counter()
-        res = coco_eval(
-            s['det_boxes'], s['det_scores'], s['det_labels'], s['det_imgs'],
-            s['gt_boxes'], s['gt_labels'], s['gt_imgs'],
-            int(s['num_classes']), gt_iscrowd=s['gt_crowd'])
-        t2 = time.perf_counter()
-        stats = res['stats'].tolist()
-        seconds = t2 - t1
-    else:
-        mod = __import__(COCO_PEERS[name])
-        if name == 'faster-coco-eval':
-            from faster_coco_eval import COCO, COCOeval_faster as COCOeval
-        else:
-            COCO = mod.COCO if hasattr(mod, 'COCO') else None
-            if name == 'pycocotools':
-                from pycocotools.coco import COCO
-                from pycocotools.cocoeval import COCOeval
-            else:
-                COCOeval = mod.COCOeval
-        base = _reset_peak()
-        t0 = time.perf_counter()
-        with contextlib.redirect_stdout(io.StringIO()):
-            gt = COCO(osp.join(data_dir, 'gt.json'))
-            dt = gt.loadRes(osp.join(data_dir, 'res.json'))
-            ev = COCOeval(gt, dt, 'bbox')
-            ev.evaluate()
-            ev.accumulate()
-            ev.summarize()
-        seconds = time.perf_counter() - t0
-        stats = [float(v) for v in ev.stats]
-    print(json.dumps(dict(name=name, seconds=seconds, stats=stats,
-                          peak_mem_mb=_rss_mb('VmHWM') - base)))
-
-
-def run_worker(name, data_dir):
-    proc = subprocess.run(
-        [sys.executable, osp.abspath(__file__), '--worker', name, data_dir],
-        capture_output=True, text=True, cwd=REPO)
-    if proc.returncode != 0:
-        return None, (proc.stderr.strip().splitlines() or ['failed'])[-1]
-    return json.loads(proc.stdout.strip().splitlines()[-1]), None
-
-
-def bench_coco(scene, repeat, peers=tuple(COCO_PEERS)):
+def bench_coco(session, scene, forms, peers) -> list:
+    available = []
+    for peer in peers:
+        try:
+            __import__(COCO_PEERS[peer])
+            available.append(peer)
+        except ImportError as e:
+            print(f'skipping {peer}: not installed ({e})')
     lines = []
     with tempfile.TemporaryDirectory() as tmp:
         write_coco_inputs(scene, tmp)
-        ours = [run_worker('mmext', tmp)[0] for _ in range(repeat)]
-        best = min(ours, key=lambda r: r['seconds'])
-        for peer, mod in COCO_PEERS.items():
-            if peer not in peers:
-                continue
-            try:
-                __import__(mod)
-            except ImportError as e:
-                print(f'skipping {peer}: not installed ({e})')
-                continue
-            runs = [run_worker(peer, tmp) for _ in range(repeat)]
-            errors = [e for _, e in runs if e]
-            if errors:
-                print(f'skipping {peer}: it failed: {errors[0]}')
-                continue
-            peer_best = min((r for r, _ in runs), key=lambda r: r['seconds'])
-            lines.append(
-                dict(bench='coco_eval', ours_s=round(best['seconds'], 4),
-                     peer=peer, peer_s=round(peer_best['seconds'], 4),
-                     ratio=round(peer_best['seconds'] / best['seconds'], 1),
-                     max_abs_diff=float(
-                         np.max(np.abs(np.subtract(best['stats'],
-                                                   peer_best['stats'])))),
-                     ours_peak_mem_mb=round(best['peak_mem_mb'], 1),
-                     peer_peak_mem_mb=round(peer_best['peak_mem_mb'], 1),
-                     ours_AP=best['stats'][0], peer_AP=peer_best['stats'][0]))
+        for form in forms:
+            runs = session.compare(__file__, ['mmext', *available],
+                                   f'coco:{form}:{tmp}')
+            ours = runs['mmext']
+            for peer in available:
+                run = runs[peer]
+                diff, extra = None, {}
+                if 'error' not in ours and 'error' not in run:
+                    diff = float(np.max(np.abs(
+                        np.subtract(ours['stats'], run['stats']))))
+                    extra = dict(ours_AP=ours['stats'][0],
+                                 peer_AP=run['stats'][0],
+                                 ours_peak_mem_mb=round(ours['peak_mb'], 1),
+                                 peer_peak_mem_mb=round(run['peak_mb'], 1))
+                lines.append(session.line(
+                    f'coco_eval_{form}', ours, run, peer=peer,
+                    max_abs_diff=diff, **extra))
     return lines
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--scale', type=float, default=1.0,
-                        help='fraction of the images (for a quick run)')
-    parser.add_argument('--repeat', type=int, default=1,
-                        help='runs per contender; the fastest counts')
-    parser.add_argument('--only', choices=('voc', 'coco'), default=None)
+    parser.add_argument('--scale', type=float, default=0.2,
+                        help='fraction of the full-size image counts '
+                        '(default 0.2)')
+    parser.add_argument('--only', nargs='+', choices=('voc', 'coco'),
+                        default=('voc', 'coco'))
+    parser.add_argument('--forms', nargs='+', choices=('files', 'memory'),
+                        default=('files', 'memory'),
+                        help='COCO input forms to compare')
     parser.add_argument('--peers', nargs='+', choices=tuple(COCO_PEERS),
                         default=tuple(COCO_PEERS),
                         help='COCO evaluators to compare with')
-    parser.add_argument('--worker', nargs=2, help=argparse.SUPPRESS)
+    harness.add_arguments(parser)
     args = parser.parse_args()
     if args.worker:
-        worker(*args.worker)
+        harness.serve(WORKERS, args)
         return
     rng = np.random.default_rng(0)
     lines = []
-    if args.only in (None, 'voc'):
-        voc = make_scene(rng, int(4952 * args.scale), 20, 2.4, 100, 0.15, 0.0,
-                         integer=True)
-        print(f"VOC scene: {voc['num_images']} images, "
-              f"{len(voc['gt_labels'])} GT, {len(voc['det_labels'])} dets")
-        lines += bench_voc(voc, args.repeat)
-    if args.only in (None, 'coco'):
-        coco = make_scene(rng, int(5000 * args.scale), 80, 7.2, 100, 0.0,
-                          0.01, integer=False)
-        print(f"COCO scene: {coco['num_images']} images, "
-              f"{len(coco['gt_labels'])} GT, {len(coco['det_labels'])} dets")
-        lines += bench_coco(coco, args.repeat, args.peers)
-    for line in lines:
-        print(json.dumps(line))
+    with harness.Session(args) as session:
+        if 'voc' in args.only:
+            voc = make_scene(rng, int(4952 * args.scale), 20, 2.4, 100, 0.15,
+                             0.0, integer=True)
+            print(f"VOC scene: {voc['num_images']} images, "
+                  f"{len(voc['gt_labels'])} GT, {len(voc['det_labels'])} "
+                  'dets', flush=True)
+            lines += bench_voc(session, voc)
+        if 'coco' in args.only:
+            coco = make_scene(rng, int(5000 * args.scale), 80, 7.2, 100, 0.0,
+                              0.01, integer=False)
+            print(f"COCO scene: {coco['num_images']} images, "
+                  f"{len(coco['gt_labels'])} GT, {len(coco['det_labels'])} "
+                  'dets', flush=True)
+            lines += bench_coco(session, coco, args.forms, args.peers)
+    harness.emit(lines)
 
 
 if __name__ == '__main__':

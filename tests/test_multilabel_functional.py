@@ -149,6 +149,72 @@ def test_ties_are_ranked_by_sample_index():
     assert multilabel_average_precision(scores, [[0], [1], [0]])[0] == 0.5
 
 
+def reference_ap(scores, targets):
+    """AP by the module's documented rule, one full stable sort per class:
+    descending score, tied scores in sample order, ignored labels out."""
+    ap = np.zeros(scores.shape[1])
+    for c in range(scores.shape[1]):
+        valid = targets[:, c] >= 0
+        order = np.argsort(-scores[valid, c], kind='stable')
+        pos = targets[valid, c][order] == 1
+        if pos.any():
+            ranks = np.flatnonzero(pos) + 1
+            ap[c] = np.mean(np.arange(1, len(ranks) + 1) / ranks)
+    return ap
+
+
+@pytest.mark.parametrize('kind', [
+    'ties', 'clustered', 'infinite', 'one_positive', 'equal_positives',
+    'float32'
+])
+def test_ap_matches_full_sort(kind):
+    """The positives-only ranking equals a full stable sort, including
+    ties between positives and negatives, crowded bins (many positives
+    with nearly equal scores), infinite scores and degenerate ranges."""
+    rng = np.random.default_rng(11)
+    num, num_classes = 3000, 12
+    scores = rng.random((num, num_classes))
+    targets = (rng.random((num, num_classes)) < 0.2).astype(np.int8)
+    targets[rng.random((num, num_classes)) < 0.05] = -1
+    if kind == 'ties':
+        scores = np.round(scores, 2)  # ties everywhere, some classes only
+        scores[:, :6] = rng.random((num, 6))
+    elif kind == 'clustered':
+        scores = 0.5 + rng.standard_normal((num, num_classes)) * 1e-9
+        scores[:, 0] = np.exp(rng.standard_normal(num) * 20)
+    elif kind == 'infinite':
+        scores[rng.random((num, num_classes)) < 0.01] = np.inf
+        scores[rng.random((num, num_classes)) < 0.01] = -np.inf
+        targets[:, 3] = np.where(np.isinf(scores[:, 3]), 1, 0)
+        # infinite negatives around finite positives: no tie, no fallback
+        scores[:, 5] = np.where(targets[:, 5] == 1, rng.random(num) / 2,
+                                scores[:, 5])
+    elif kind == 'one_positive':
+        targets[:] = 0
+        targets[rng.integers(0, num, num_classes), np.arange(num_classes)] = 1
+    elif kind == 'equal_positives':
+        scores[targets == 1] = 0.25
+    elif kind == 'float32':
+        scores = scores.astype(np.float32)
+    ours = multilabel_average_precision(scores, targets)
+    np.testing.assert_allclose(ours, reference_ap(scores, targets),
+                               atol=1e-12, rtol=0)
+
+
+def test_ap_sklearn_large_tie_free():
+    """Bigger than the other cases: several class blocks, sparse classes."""
+    rng = np.random.default_rng(5)
+    num, num_classes = 20000, 500
+    scores = rng.random((num, num_classes))
+    targets = (rng.random((num, num_classes)) <
+               rng.uniform(0.0005, 0.1, num_classes)).astype(np.int8)
+    ours = multilabel_average_precision(scores, targets)
+    for c in rng.choice(num_classes, 20, replace=False):
+        expect = average_precision_score(targets[:, c], scores[:, c]) \
+            if targets[:, c].any() else 0.0
+        assert ours[c] == pytest.approx(expect, abs=ATOL)
+
+
 def test_topk_counts():
     scores = np.array([[0.9, 0.8, 0.1], [0.1, 0.2, 0.3]])
     targets = np.array([[1, 0, 1], [0, -1, 1]])

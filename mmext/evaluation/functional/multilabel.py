@@ -34,6 +34,9 @@ __all__ = [
 # Bound on the elements sorted at once: argsort indices are int64, so a
 # 100k x 1000 problem sorted in one go would need ~1.6 GB extra.
 _BLOCK_ELEMS = 1 << 23
+# Bins per positive in ``_negatives_above``: with 8, about 1 % of the
+# negatives share a bin with two or more positives and need a search.
+_BINS_PER_POSITIVE = 8
 
 
 def check_multilabel_inputs(scores: ArrayLike,
@@ -101,6 +104,13 @@ def multilabel_confusion(
         each int64 of shape (C,).
     """
     scores, targets = check_multilabel_inputs(scores, targets)
+    return _confusion(scores, targets, thr, topk)
+
+
+def _confusion(scores: np.ndarray, targets: np.ndarray, thr: Optional[float],
+               topk: Optional[int]) -> Tuple[np.ndarray, np.ndarray,
+                                             np.ndarray]:
+    """:func:`multilabel_confusion` of checked inputs."""
     if thr is not None:
         pred = scores >= thr
     else:
@@ -161,8 +171,13 @@ def multilabel_average_precision(scores: ArrayLike,
     """Non-interpolated average precision of every class.
 
     Equals mmpretrain's ``AveragePrecision.calculate(..., average=None)``
-    divided by 100 on tie-free scores, without a per-class loop: each block
-    of classes is sorted at once and ranks count only non-ignored entries.
+    divided by 100 on tie-free scores. No class is sorted in full: AP needs
+    only the rank of each positive, i.e. how many positives and how many
+    negatives score above it. Positives are sorted per class; each negative
+    is counted into the gap between the positives around it (see
+    :func:`_count_positives_below`), all classes at once. A class where a
+    negative ties with a positive falls back to one stable sort, so ties
+    keep the documented sample-index order.
 
     Args:
         scores (np.ndarray | torch.Tensor): Scores of shape (N, C).
@@ -174,14 +189,7 @@ def multilabel_average_precision(scores: ArrayLike,
         positives (mmpretrain's convention; mAP is its plain mean).
     """
     scores, targets = check_multilabel_inputs(scores, targets)
-    ap = np.empty(scores.shape[1], dtype=np.float64)
-    for cls, _, pos, rank, tp in _iter_ranked_blocks(scores, targets):
-        # precision only where it counts (positives are usually sparse)
-        row, col = np.nonzero(pos)
-        precision_sum = np.bincount(
-            row, weights=tp[row, col] / rank[row, col], minlength=len(pos))
-        ap[cls] = precision_sum / np.maximum(tp[:, -1], 1)
-    return ap
+    return _average_precision(scores, targets)
 
 
 def multilabel_best_f1_thresholds(
@@ -241,14 +249,110 @@ def multilabel_metrics(scores: ArrayLike,
         ``support`` (positives per class) and, with ``with_ap``, ``AP`` and ``mAP``.
     """
     scores, targets = check_multilabel_inputs(scores, targets)
-    tp, fp, fn = multilabel_confusion(scores, targets, thr=thr, topk=topk)
+    # inputs checked once: the checks read every element
+    tp, fp, fn = _confusion(scores, targets, thr, topk)
     results = multilabel_precision_recall_f1(tp, fp, fn)
     results['support'] = tp + fn
     if with_ap:
-        ap = multilabel_average_precision(scores, targets)
+        ap = _average_precision(scores, targets)
         results['AP'] = ap
         results['mAP'] = float(ap.mean())
     return results
+
+
+def _average_precision(scores: np.ndarray,
+                       targets: np.ndarray) -> np.ndarray:
+    """AP per class of checked inputs (see
+    :func:`multilabel_average_precision`)."""
+    num, num_classes = scores.shape
+    ap = np.zeros(num_classes, dtype=np.float64)
+    tied = []
+    step = max(1, _BLOCK_ELEMS // num)
+    for start in range(0, num_classes, step):
+        # one contiguous row per class: every later pass reads it in cache
+        block = np.ascontiguousarray(scores[:, start:start + step].T)
+        block_targets = np.ascontiguousarray(targets[:, start:start + step].T)
+        for i, (row, row_targets) in enumerate(zip(block, block_targets)):
+            positives = np.sort(row[row_targets == 1]).astype(np.float64)
+            if not len(positives):
+                continue  # AP 0, mmpretrain's convention
+            # negatives under the lowest positive rank below all of them
+            negatives = row[(row_targets == 0) & (row >= positives[0])]
+            above = _negatives_above(positives,
+                                     negatives.astype(np.float64, copy=False))
+            if above is None:
+                tied.append(start + i)
+                continue
+            # the j-th highest positive has j positives at or above it;
+            # ties among positives share ``above`` and leave the sum as is
+            tp = np.arange(1, len(positives) + 1)
+            ap[start + i] = np.sum(tp / (tp + above)) / len(positives)
+    if tied:
+        # a negative equals a positive: one stable sort ranks by index
+        idx = np.array(tied)
+        for sub, _, pos, rank, tp in _iter_ranked_blocks(
+                scores[:, idx], targets[:, idx]):
+            row, col = np.nonzero(pos)
+            ap[idx[sub]] = np.bincount(
+                row, weights=tp[row, col] / rank[row, col],
+                minlength=len(pos)) / np.maximum(tp[:, -1], 1)
+    return ap
+
+
+def _negatives_above(positives: np.ndarray,
+                     negatives: np.ndarray) -> Optional[np.ndarray]:
+    """For each positive, the number of negatives scoring above it.
+
+    The range from the lowest to the highest positive is cut into
+    ``_BINS_PER_POSITIVE`` bins per positive. A score's bin is a monotone
+    function of the score, so a negative is surely above every positive of
+    a lower bin and below every positive of a higher bin; with at most one
+    positive in its bin one comparison settles it, and only the few
+    negatives that share a bin with several positives need a binary search.
+    No full sort: O(N) passes plus a sort of the positives.
+
+    Args:
+        positives (np.ndarray): Ascending float64 positive scores, (K,).
+        negatives (np.ndarray): float64 negative scores, (M,); those
+            below the lowest positive may be left out.
+
+    Returns:
+        np.ndarray | None: int64 counts aligned with ``positives`` in
+        descending order (the highest positive first), or None when a
+        negative equals a positive (the caller ranks ties by index).
+    """
+    k = len(positives)
+    num_bins = _BINS_PER_POSITIVE * k
+    low, high = positives[0], positives[-1]
+    with np.errstate(divide='ignore', over='ignore'):
+        scale = num_bins / (high - low) if high > low else 0.0
+
+    def to_bin(values):
+        if not 0 < scale < np.inf:  # one point or an infinite range
+            return np.zeros(len(values), dtype=np.intp)
+        with np.errstate(over='ignore'):
+            t = (values - low) * scale  # no NaN: low and scale are finite
+        return np.clip(t, 0, num_bins - 1, out=t).astype(np.intp)
+
+    # first[b]: positives in bins < b; a sentinel ends the positives
+    first = np.searchsorted(to_bin(positives), np.arange(num_bins + 1))
+    per_bin = np.diff(first)
+    padded = np.append(positives, np.inf)
+    bins = to_bin(negatives)
+    below = first[bins]
+    nearest = padded[below]  # the bin's first positive, or a later one
+    if np.any(negatives == nearest):
+        return None
+    below += negatives > nearest
+    crowded = np.flatnonzero(per_bin[bins] > 1)
+    if len(crowded):
+        x = negatives[crowded]
+        below[crowded] = np.searchsorted(positives, x)
+        if np.any(padded[below[crowded]] == x):
+            return None
+    # negatives above the j-th lowest positive: those with below > j
+    gaps = np.bincount(below, minlength=k + 1)
+    return np.cumsum(gaps[:0:-1])
 
 
 def _iter_ranked_blocks(
