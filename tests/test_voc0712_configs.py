@@ -45,14 +45,24 @@ def assert_same_except(cfg: dict, ref: dict, changed: set) -> None:
         assert cfg[key] == ref[key], key
 
 
+def assert_durable_checkpoints(cfg: dict, ref: dict) -> None:
+    """mmext's crash-safe checkpoint hook, with ``ref``'s options."""
+    hooks, ref_hooks = cfg['default_hooks'], ref['default_hooks']
+    assert_same_except(hooks, ref_hooks, {'checkpoint'})
+    assert hooks['checkpoint'] == dict(
+        ref_hooks['checkpoint'], type='mmext.DurableCheckpointHook')
+
+
 def train_leaves(cfg: dict) -> list:
     return list(iter_dataset_leaves(cfg['train_dataloader']['dataset']))
 
 
-def test_main_config_changes_only_the_evaluator(mmdet_cfg):
+def test_main_config_changes_the_evaluator_and_checkpoint_hook(mmdet_cfg):
     cfg = load(MAIN)
-    assert_same_except(cfg, mmdet_cfg,
-                       {'val_evaluator', 'test_evaluator', 'custom_imports'})
+    assert_same_except(
+        cfg, mmdet_cfg,
+        {'val_evaluator', 'test_evaluator', 'custom_imports', 'default_hooks'})
+    assert_durable_checkpoints(cfg, mmdet_cfg)
     assert cfg['val_evaluator'] == cfg['test_evaluator'] == EVALUATOR
     assert cfg['custom_imports'] == CUSTOM_IMPORTS
     # spelled out: what "equal to mmdet's" covers here
@@ -88,7 +98,9 @@ def test_no_bbox_min_size_variant(mmdet_cfg):
 
 def test_class_balanced_variant(mmdet_cfg):
     cfg = load(RFS)
-    assert_same_except(cfg, mmdet_cfg, {'train_dataloader', 'custom_imports'})
+    assert_same_except(cfg, mmdet_cfg,
+                       {'train_dataloader', 'custom_imports', 'default_hooks'})
+    assert_durable_checkpoints(cfg, mmdet_cfg)
     loader, ref = cfg['train_dataloader'], mmdet_cfg['train_dataloader']
     assert_same_except(loader, ref, {'dataset', 'sampler'})
     # the wrapper goes around mmdet's training set, unchanged
