@@ -31,8 +31,8 @@ __all__ = [
     'multilabel_best_f1_thresholds', 'multilabel_metrics'
 ]
 
-# Bound on the elements sorted at once: argsort indices are int64, so a
-# 100k x 1000 problem sorted in one go would need ~1.6 GB extra.
+# Bound on the elements transposed or sorted at once: argsort indices are
+# int64, so a 100k x 1000 problem sorted in one go would need ~1.6 GB extra.
 _BLOCK_ELEMS = 1 << 23
 # Bins per positive in ``_negatives_above``: with 8, about 1 % of the
 # negatives share a bin with two or more positives and need a search.
@@ -273,11 +273,14 @@ def _average_precision(scores: np.ndarray,
         block = np.ascontiguousarray(scores[:, start:start + step].T)
         block_targets = np.ascontiguousarray(targets[:, start:start + step].T)
         for i, (row, row_targets) in enumerate(zip(block, block_targets)):
-            positives = np.sort(row[row_targets == 1]).astype(np.float64)
+            # np.compress: several times faster than a boolean index here
+            positives = np.sort(np.compress(row_targets == 1, row))
             if not len(positives):
                 continue  # AP 0, mmpretrain's convention
+            positives = positives.astype(np.float64, copy=False)
             # negatives under the lowest positive rank below all of them
-            negatives = row[(row_targets == 0) & (row >= positives[0])]
+            negatives = np.compress(
+                (row_targets == 0) & (row >= positives[0]), row)
             above = _negatives_above(positives,
                                      negatives.astype(np.float64, copy=False))
             if above is None:
@@ -335,9 +338,11 @@ def _negatives_above(positives: np.ndarray,
         return np.clip(t, 0, num_bins - 1, out=t).astype(np.intp)
 
     # first[b]: positives in bins < b; a sentinel ends the positives
-    first = np.searchsorted(to_bin(positives), np.arange(num_bins + 1))
-    per_bin = np.diff(first)
-    padded = np.append(positives, np.inf)
+    per_bin = np.bincount(to_bin(positives), minlength=num_bins)
+    first = np.zeros(num_bins + 1, dtype=np.intp)
+    np.cumsum(per_bin, out=first[1:])
+    padded = np.empty(k + 1)
+    padded[:k], padded[k] = positives, np.inf
     bins = to_bin(negatives)
     below = first[bins]
     nearest = padded[below]  # the bin's first positive, or a later one
