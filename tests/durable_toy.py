@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import List, Sequence
 
 import torch
+from mmengine.config import Config
 from mmengine.evaluator import BaseMetric
 from mmengine.hooks import Hook
 from mmengine.model import BaseModel
 from mmengine.registry import DATASETS, HOOKS, METRICS, MODELS
+from mmengine.runner import Runner
 from torch.utils.data import Dataset
 
 
@@ -54,13 +56,14 @@ class DurableToyDataset(Dataset):
 
 @METRICS.register_module()
 class DurableToyMetric(BaseMetric):
-    """Mean squared error of the predictions, reported as ``mse``."""
+    """Mean squared error of the predictions, as ``mse`` and ``rmse``."""
 
     def process(self, data_batch, data_samples: Sequence) -> None:
         self.results += [float(x) for x in data_samples]
 
     def compute_metrics(self, results: list) -> dict:
-        return dict(mse=sum(results) / len(results))
+        mse = sum(results) / len(results)
+        return dict(mse=mse, rmse=mse**0.5)
 
 
 @HOOKS.register_module()
@@ -127,6 +130,11 @@ def toy_config(work_dir: str, width: int = 256, max_iters: int = 4,
             val_cfg=dict(),
             val_evaluator=dict(type='DurableToyMetric'))
     return cfg
+
+
+def toy_runner(work_dir, **kwargs) -> Runner:
+    """A Runner of :func:`toy_config` (same arguments)."""
+    return Runner.from_cfg(Config(toy_config(str(work_dir), **kwargs)))
 
 
 def train_in_child(argv: List[str], log_path: str) -> None:

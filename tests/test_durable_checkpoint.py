@@ -1,4 +1,5 @@
-"""DurableCheckpointHook and ``--resume`` from the newest loadable checkpoint.
+"""DurableCheckpointHook: atomic writes, the same files as mmengine's
+CheckpointHook, and training that survives kills.
 
 Real mmengine Runners (a toy model, and the shipped tiny Faster R-CNN
 config), the real ``tools/train.py``, saves broken by real failures and
@@ -12,6 +13,7 @@ import random
 import re
 import shutil
 import signal
+import sys
 import time
 import warnings
 
@@ -27,14 +29,10 @@ from mmext.engine import (DurableCheckpointHook, DurableLocalBackend,
                           atomic_write, checkpoint_load_error,
                           find_resumable_checkpoint)
 from mmext.engine.durable_backend import temp_path
-from tests.conftest import REPO_ROOT
-from tests.durable_toy import toy_config, train_in_child
+from tests.conftest import REPO_ROOT, run_ok
+from tests.dist_utils import free_port
+from tests.durable_toy import toy_config, toy_runner, train_in_child
 from tests.tiny_configs import write_short_config
-from tools.train import build_train_config, parse_args
-
-
-def toy_runner(work_dir, **kwargs) -> Runner:
-    return Runner.from_cfg(Config(toy_config(str(work_dir), **kwargs)))
 
 
 def saved_iter(path) -> int:
@@ -53,13 +51,6 @@ def temp_files(directory) -> list:
 def last_checkpoint(work_dir) -> str:
     with open(osp.join(work_dir, 'last_checkpoint')) as f:
         return f.read()
-
-
-def set_mtime_order(*paths):
-    """Give ``paths`` increasing modification times, oldest first."""
-    now = time.time()
-    for i, path in enumerate(paths):
-        os.utime(path, (now - 100 + i, now - 100 + i))
 
 
 # atomic writes
@@ -94,97 +85,10 @@ def test_durable_backend_is_registered_with_mmengine(tmp_path):
     assert (tmp_path / 'sub' / 't.txt').read_text() == 'a\n'
 
 
-# finding the checkpoint to resume from
-
-
-@pytest.fixture(scope='module')
-def toy_checkpoints(tmp_path_factory):
-    """iter_1.pth ... iter_3.pth of a real toy run."""
-    work_dir = tmp_path_factory.mktemp('toy_checkpoints')
-    toy_runner(work_dir, max_iters=3, interval=1).train()
-    return work_dir
-
-
-def copy_checkpoints(src, dst, *names_):
-    os.makedirs(dst, exist_ok=True)
-    paths = [shutil.copy(osp.join(src, n), osp.join(dst, n)) for n in names_]
-    set_mtime_order(*paths)
-    return paths
-
-
-def test_resumable_skips_truncated_newest_with_warning(toy_checkpoints,
-                                                       tmp_path):
-    iter_2, iter_3 = copy_checkpoints(toy_checkpoints, tmp_path, 'iter_2.pth',
-                                      'iter_3.pth')
-    size = osp.getsize(iter_3)
-    with open(iter_3, 'r+b') as f:
-        f.truncate(size // 2)
-    set_mtime_order(iter_2, iter_3)
-    assert checkpoint_load_error(iter_2) is None
-    assert checkpoint_load_error(iter_3) is not None
-    with pytest.warns(UserWarning, match=re.escape(iter_3)):
-        assert find_resumable_checkpoint(str(tmp_path)) == iter_2
-
-
-def test_resumable_skips_files_that_are_not_runner_checkpoints(
-        toy_checkpoints, tmp_path):
-    (iter_1, ) = copy_checkpoints(toy_checkpoints, tmp_path, 'iter_1.pth')
-    weights_only = str(tmp_path / 'iter_7.pth')
-    torch.save(dict(weight=torch.zeros(2)), weights_only)
-    garbage = str(tmp_path / 'epoch_8.pth')
-    with open(garbage, 'wb') as f:
-        f.write(b'not a checkpoint')
-    set_mtime_order(iter_1, weights_only, garbage)
-    with pytest.warns(UserWarning) as record:
-        assert find_resumable_checkpoint(str(tmp_path)) == iter_1
-    messages = [str(w.message) for w in record]
-    assert len(messages) == 2
-    assert garbage in messages[0]
-    assert weights_only in messages[1] and 'no meta' in messages[1]
-
-
-def test_resumable_newest_is_last_modified_and_follows_last_checkpoint(
-        toy_checkpoints, tmp_path):
-    # a new run in an old work dir: its iter_1 is newer than the old iter_3
-    old_3, new_1 = copy_checkpoints(toy_checkpoints, tmp_path / 'work',
-                                    'iter_3.pth', 'iter_1.pth')
-    assert find_resumable_checkpoint(str(tmp_path / 'work')) == new_1
-    # a hook out_dir elsewhere: found through last_checkpoint, newer files
-    # of that directory included
-    elsewhere = copy_checkpoints(toy_checkpoints, tmp_path / 'out',
-                                 'iter_1.pth', 'iter_2.pth')
-    (tmp_path / 'work' / 'last_checkpoint').write_text(elsewhere[0])
-    assert find_resumable_checkpoint(str(tmp_path / 'work')) == elsewhere[1]
-
-
-def test_resumable_none_in_empty_work_dir(tmp_path):
-    with warnings.catch_warnings():
-        warnings.simplefilter('error')
-        assert find_resumable_checkpoint(str(tmp_path)) is None
-
-
-def test_train_tool_resume_auto_uses_newest_loadable(toy_checkpoints,
-                                                     tmp_path):
-    config = str(tmp_path / 'toy.py')
-    Config(toy_config(str(tmp_path / 'work'))).dump(config)
-    args = parse_args([config, '--work-dir', str(tmp_path / 'work'),
-                       '--resume'])
-    cfg = build_train_config(args)
-    assert cfg.resume is False and cfg.load_from is None  # nothing yet
-    iter_1, iter_2 = copy_checkpoints(toy_checkpoints, tmp_path / 'work',
-                                      'iter_1.pth', 'iter_2.pth')
-    with open(iter_2, 'r+b') as f:
-        f.truncate(1000)
-    set_mtime_order(iter_1, iter_2)
-    with pytest.warns(UserWarning, match='iter_2.pth'):
-        cfg = build_train_config(args)
-    assert cfg.resume is True and cfg.load_from == iter_1
-
-
 # the hook against mmengine's CheckpointHook
 
 
-def run_with_hook(work_dir, hook_type):
+def run_with_hook(work_dir, hook_type, save_best):
     """Six toy iterations, a save each, validation and save_best every 2."""
     runner = toy_runner(
         work_dir,
@@ -193,15 +97,18 @@ def run_with_hook(work_dir, hook_type):
         type=hook_type,
         interval=1,
         max_keep_ckpts=2,
-        save_best='mse',
+        save_best=save_best,
         rule='less')
     runner.train()
     return runner
 
 
-def test_same_files_and_state_as_checkpoint_hook(tmp_path):
-    ours = run_with_hook(tmp_path / 'ours', 'mmext.DurableCheckpointHook')
-    upstream = run_with_hook(tmp_path / 'upstream', 'CheckpointHook')
+@pytest.mark.parametrize('save_best', ['mse', ['mse', 'rmse']])
+def test_same_files_and_state_as_checkpoint_hook(tmp_path, save_best):
+    ours = run_with_hook(tmp_path / 'ours', 'mmext.DurableCheckpointHook',
+                         save_best)
+    upstream = run_with_hook(tmp_path / 'upstream', 'CheckpointHook',
+                             save_best)
     hooks = [h for h in ours.hooks if isinstance(h, CheckpointHook)]
     assert [type(h) for h in hooks] == [DurableCheckpointHook]
     assert isinstance(hooks[0].file_backend, DurableLocalBackend)
@@ -209,16 +116,20 @@ def test_same_files_and_state_as_checkpoint_hook(tmp_path):
     listing = names(tmp_path / 'ours', '*.pth')
     assert listing == names(tmp_path / 'upstream', '*.pth')
     assert 'iter_5.pth' in listing and 'iter_6.pth' in listing
-    assert len([n for n in listing if n.startswith('best_mse_iter_')]) == 1
+    metrics = save_best if isinstance(save_best, list) else [save_best]
+    for metric in metrics:  # the previous best ones were deleted
+        assert len([n for n in listing
+                    if n.startswith(f'best_{metric}_iter_')]) == 1
     assert temp_files(tmp_path / 'ours') == []
     assert osp.basename(last_checkpoint(tmp_path / 'ours')) == 'iter_6.pth'
     assert last_checkpoint(tmp_path / 'upstream').endswith('iter_6.pth')
-    for key in ('keep_ckpt_ids', 'best_score'):
-        assert ours.message_hub.get_info(key) == \
-            upstream.message_hub.get_info(key)
-    for key in ('best_ckpt', 'last_ckpt'):
-        assert osp.basename(ours.message_hub.get_info(key)) == \
-            osp.basename(upstream.message_hub.get_info(key))
+    # what the hooks keep in the message hub: paths, scores, kept steps
+    info, ref = [{
+        k: osp.basename(v) if isinstance(v, str) else v
+        for k, v in runner.message_hub.runtime_info.items()
+        if 'ckpt' in k or k.startswith('best_score')
+    } for runner in (ours, upstream)]
+    assert len(info) == 2 + 2 * len(metrics) and info == ref
     a = torch.load(tmp_path / 'ours' / 'iter_6.pth', map_location='cpu')
     b = torch.load(tmp_path / 'upstream' / 'iter_6.pth', map_location='cpu')
     assert a['meta']['iter'] == b['meta']['iter'] == 6
@@ -330,6 +241,33 @@ def test_tiny_faster_rcnn_config_writes_durable_checkpoints(tmp_path):
         [4] if best[0].endswith('iter_4.pth') else [2, 4])
     assert find_resumable_checkpoint(work_dir) == osp.join(
         work_dir, 'iter_4.pth')
+
+
+def test_two_cpu_processes_save_and_resume(tmp_path):
+    """tools/dist_train.sh with 2 processes (gloo): rank 0 writes, both
+    ranks resume from the checkpoint that --resume finds."""
+    work_dir = tmp_path / 'work'
+    config = str(tmp_path / 'toy_dist.py')
+    Config(
+        toy_config(
+            str(work_dir), max_iters=3, val_interval=2, interval=1,
+            max_keep_ckpts=1, save_best='mse', rule='less')).dump(config)
+
+    def dist_train(*args):
+        return run_ok(['bash', 'tools/dist_train.sh', config, '2',
+                       '--work-dir', str(work_dir), *args],
+                      PYTHON=sys.executable, PORT=str(free_port()))
+
+    dist_train()
+    assert names(work_dir, 'iter_*.pth') == ['iter_3.pth']
+    assert len(names(work_dir, 'best_mse_iter_*.pth')) == 1
+    log = dist_train('--resume', '--cfg-options', 'train_cfg.max_iters=5')
+    assert 'resumed epoch: 0, iter: 3' in log
+    assert names(work_dir, 'iter_*.pth') == ['iter_5.pth']
+    assert len(names(work_dir, 'best_mse_iter_*.pth')) == 1
+    assert temp_files(work_dir) == []
+    assert last_checkpoint(work_dir) == str(work_dir / 'iter_5.pth')
+    assert saved_iter(work_dir / 'iter_5.pth') == 5
 
 
 # SIGKILL at random moments

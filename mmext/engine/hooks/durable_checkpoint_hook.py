@@ -108,13 +108,14 @@ class DurableCheckpointHook(CheckpointHook):
             meta (dict): Meta information saved in the checkpoint.
         """
         stale = []
-        # save_best re-saves the current step: nothing moves then
-        if self.max_keep_ckpts > 0 and not (self.keep_ckpt_ids and
-                                            self.keep_ckpt_ids[-1] == step):
-            if len(self.keep_ckpt_ids) == self.max_keep_ckpts:
-                stale.append(self.keep_ckpt_ids.popleft())
-            self.keep_ckpt_ids.append(step)
         if self.max_keep_ckpts > 0:
+            # save_best re-saves the current step: nothing moves then
+            if not (self.keep_ckpt_ids and self.keep_ckpt_ids[-1] == step):
+                if len(self.keep_ckpt_ids) == self.max_keep_ckpts:
+                    stale.append(self.keep_ckpt_ids.popleft())
+                self.keep_ckpt_ids.append(step)
+            # the new checkpoint lists the step it replaces: a run resumed
+            # from it deletes that file if this one dies before doing so
             runner.message_hub.update_info('keep_ckpt_ids',
                                            stale + list(self.keep_ckpt_ids))
 
