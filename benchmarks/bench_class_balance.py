@@ -1,9 +1,9 @@
 """Repeat-factor build time on a COCO-train-sized synthetic data set.
 
-120k images, 80 classes with COCO-like skew (the most frequent class in
-about half of the images, the rarest in about 0.1%; about 2.2 classes and
-5.6 boxes per image; COCO train2017 has 2.9 and 7.3). The same in-memory annotations feed a minimal mmdet data set; the
-timed part is what each wrapper adds on top of the loaded data set:
+120k images (``--images``), 80 classes with COCO-like skew (the most
+frequent class in about half of the images, the rarest in about 0.1%;
+about 2.2 classes and 5.6 boxes per image; COCO train2017 has 2.9 and
+7.3). The same annotations feed a minimal mmdet data set; the timed part is what each wrapper adds on top of the loaded data set:
 ``mmext.RepeatFactorDataset`` vs mmengine's ``ClassBalancedDataset``, once
 with mmengine's default serialised storage and once without.
 
@@ -27,17 +27,16 @@ from mmdet.datasets import BaseDetDataset
 
 import harness
 
-NUM_IMAGES = 120_000
 NUM_CLASSES = 80
 OVERSAMPLE_THR = 0.01
 
 
-def synthetic_coco(seed: int = 0) -> list:
+def synthetic_coco(num_images: int, seed: int = 0) -> list:
     """COCO-train-like data infos: one class (person) in half of the
     images, the others log-linear from 0.1 down to 0.001."""
     rng = np.random.default_rng(seed)
     freq = np.r_[0.5, np.geomspace(0.1, 0.001, NUM_CLASSES - 1)]
-    present = rng.random((NUM_IMAGES, NUM_CLASSES)) < freq
+    present = rng.random((num_images, NUM_CLASSES)) < freq
     empty = ~present.any(1)  # COCO train images have at least one box
     present[empty, rng.integers(0, 10, empty.sum())] = True
     boxes = rng.geometric(0.4, present.shape)  # mean 2.5 per class
@@ -103,12 +102,15 @@ WORKERS = {n: (lambda case, n=n: work(n, case)) for n in ('mmext',
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--images', type=int, default=120_000,
+                        help='images in the synthetic data set (default '
+                        '120000, COCO train size)')
     harness.add_arguments(parser)
     args = parser.parse_args()
     if args.worker:
         harness.serve(WORKERS, args)
         return
-    infos, gen_s = harness.timed(synthetic_coco)
+    infos, gen_s = harness.timed(synthetic_coco, args.images)
     print(f'generated {len(infos)} images, '
           f'{sum(len(i["instances"]) for i in infos)} boxes in {gen_s:.1f} s',
           flush=True)
@@ -128,8 +130,8 @@ def main() -> None:
                 diff = float(np.abs(a - b).max()) if len(a) == len(b) \
                     else float('inf')
                 extra = dict(images=len(infos), samples=len(a))
-            name = 'repeat_factors_120k' + ('' if serialize else
-                                            '_unserialized')
+            name = f'repeat_factors_{args.images // 1000}k' + (
+                '' if serialize else '_unserialized')
             lines.append(s.line(name, ours, peer,
                                 peer='mmengine.ClassBalancedDataset',
                                 max_abs_diff=diff, **extra))
