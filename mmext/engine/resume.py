@@ -32,8 +32,8 @@ def checkpoint_load_error(path: str) -> Optional[str]:
             path, map_location='cpu', mmap=zipfile.is_zipfile(path))
     except Exception as e:  # any failure to load is the answer
         return f'{type(e).__name__}: {e}'.splitlines()[0]
-    if not isinstance(checkpoint, dict) or not {'meta', 'state_dict'
-                                                } <= checkpoint.keys():
+    if not (isinstance(checkpoint, dict)
+            and {'meta', 'state_dict'} <= checkpoint.keys()):
         return 'not a Runner checkpoint (no meta and state_dict)'
     return None
 
