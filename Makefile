@@ -4,7 +4,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup setup-tests demo test bench
+.PHONY: setup setup-tests demo test bench constraints
 setup:
 	VENV=$(VENV) bash tools/misc/setup_env.sh
 setup-tests:
@@ -16,3 +16,7 @@ test: setup-tests
 bench:
 	VENV=$(VENV) bash tools/misc/setup_env.sh tests bench
 	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done
+# Re-lock constraints.txt (the tested set) from $(VENV) after a deliberate upgrade.
+constraints:
+	{ sed -n '/^#/p' constraints.txt; $(PY) -m pip freeze --all --exclude-editable; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt

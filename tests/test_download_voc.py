@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from mmext.utils import check_voc_split
+from mmext.utils.data_check import check_voc_split
 from tools.misc.download_voc import (Archive, DownloadError, download_voc,
                                      extract, fetch)
 

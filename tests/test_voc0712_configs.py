@@ -5,8 +5,7 @@ import mmdet
 import pytest
 from mmengine.config import Config
 
-from mmext.utils import check_dataset_config
-from mmext.utils.data_check import iter_dataset_leaves
+from mmext.utils.data_check import check_dataset_config, iter_dataset_leaves
 
 MMDET_CFG = osp.join(
     osp.dirname(mmdet.__file__), '.mim', 'configs', 'pascal_voc',

@@ -18,8 +18,9 @@ from mmengine.evaluator import DumpResults
 
 import mmext  # noqa: F401  (allows mmengine checkpoints under torch>=2.6)
 from mmext.evaluation.results_json import DumpCocoResults, category_ids
-from mmext.utils import (DataCheckError, build_runner, check_dataset_config,
-                         load_run_config, setup_cpu_distributed)
+from mmext.utils.data_check import DataCheckError, check_dataset_config
+from mmext.utils.dist import setup_cpu_distributed
+from mmext.utils.run_config import build_runner, load_run_config
 
 
 def parse_args(argv=None):

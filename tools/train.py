@@ -15,8 +15,9 @@ from mmengine.config import Config, DictAction
 
 import mmext  # noqa: F401  (allows mmengine checkpoints under torch>=2.6)
 from mmext.engine import find_resumable_checkpoint
-from mmext.utils import (DataCheckError, build_runner, check_dataset_config,
-                         load_run_config, setup_cpu_distributed)
+from mmext.utils.data_check import DataCheckError, check_dataset_config
+from mmext.utils.dist import setup_cpu_distributed
+from mmext.utils.run_config import build_runner, load_run_config
 
 
 def parse_args(argv=None):
