@@ -258,9 +258,10 @@ class DetectionAP(BaseMetric):
     data sets and ignore regions matched once (like difficult) on VOC ones
     (``ignore_as='auto'`` decides by ``dataset_meta['dataset_type']``).
 
-    Result keys (fractions in [0, 1]; -1 for a COCO stat with no valid GT,
-    as pycocotools): ``voc07/mAP``, ``voc12/mAP`` (mean over ``iou_thrs``)
-    and ``voc07/AP50``, ``voc07/AP75``... when several thresholds;
+    Result keys (fractions in [0, 1], as mmdet's ``VOCMetric`` and
+    ``CocoMetric``; -1 for a COCO stat with no valid GT, as pycocotools):
+    ``voc07/mAP``, ``voc12/mAP`` (mean over ``iou_thrs``) and
+    ``voc07/AP50``, ``voc07/AP75``... when several thresholds;
     ``coco/AP``, ``coco/AP50``, ``coco/AP75``, ``coco/APs``, ``coco/APm``,
     ``coco/APl``, ``coco/AR1``, ``coco/AR10``, ``coco/AR100``, ``coco/ARs``,
     ``coco/ARm``, ``coco/ARl``. Per-class APs are printed as tables with

@@ -58,8 +58,10 @@ class MultiLabelMetric(BaseMetric):
     OF1 use the counts summed over classes. ``mAP`` is the non-interpolated
     mean AP of mmpretrain's ``AveragePrecision``; ``best-F1`` is the mean of
     per-class F1 at each class's best threshold (an oracle upper bound).
-    Values are in percent. See :mod:`mmext.evaluation.functional.multilabel`
-    for conventions on empty classes.
+    Values are in percent, as mmpretrain's multi-label metrics (the
+    functional core returns fractions). See
+    :mod:`mmext.evaluation.functional.multilabel` for conventions on empty
+    classes.
 
     Ground truth is ``gt_score`` (one-hot; -1 = ignore) if present, else
     ``gt_label`` (indices). Labels listed in ``gt_label_difficult`` (VOC
