@@ -52,10 +52,8 @@ if ! step mmcv; then
     sed -i "s/'-std=c++17'/'-std=c++20'/g" "$tmp/mmcv-$mmcv/setup.py"
     grep -q -- "-std=c++20" "$tmp/mmcv-$mmcv/setup.py" || {
       echo "[setup] could not switch mmcv's build to C++20" >&2; exit 1; }
-    # A wheel first: pip refuses a version constraint on a source folder.
     MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-$(nproc)} \
-      $PIP wheel --no-build-isolation --no-deps -w "$tmp/wheels" "$tmp/mmcv-$mmcv"
-    $INSTALL --only-binary=mmcv --find-links "$tmp/wheels" mmcv
+      $INSTALL --no-build-isolation "$tmp/mmcv-$mmcv"
     rm -rf "$tmp"
   fi
   done_step mmcv
