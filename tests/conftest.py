@@ -15,6 +15,17 @@ def _run_from_repo_root(monkeypatch):
     monkeypatch.chdir(REPO_ROOT)
 
 
+@pytest.fixture(autouse=True)
+def _no_default_scope_leak():
+    """A Runner or ``init_default_scope`` in one test sets mmengine's default
+    scope for the whole process; later tests must not build from it."""
+    from mmengine.registry import DefaultScope
+    before = set(DefaultScope._instance_dict)
+    yield
+    for name in set(DefaultScope._instance_dict) - before:
+        del DefaultScope._instance_dict[name]
+
+
 @pytest.fixture
 def repo_root() -> str:
     return REPO_ROOT

@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from mmdet.models.task_modules.assigners import \
     TaskAlignedAssigner as MMDetTaskAlignedAssigner
-from mmengine.registry import init_default_scope
+from mmengine.registry import DefaultScope
 from mmengine.structures import InstanceData
 
 from mmext.models.task_modules import TaskAlignedAssigner, task_aligned_assign
@@ -67,6 +67,14 @@ def make_batch(seed: int,
     labels = torch.randint(0, NUM_CLASSES, (bsz, max_gts), generator=g)
     valid = torch.arange(max_gts)[None] < num[:, None]
     return scores, pred, gt, labels, valid
+
+
+@pytest.fixture(autouse=True)
+def _mmdet_scope():
+    """mmdet's assigner builds its IoU calculator in the default scope, as
+    in an mmdet config; another test's Runner may have left a different one."""
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        yield
 
 
 def mmdet_assign(scores, pred, gt, labels, priors=PRIORS, **kw):
@@ -299,7 +307,6 @@ def test_ultralytics_mode_matches_ultralytics(seed, kind):
 
 
 def test_registry_and_config_build():
-    init_default_scope('mmdet')
     from mmdet.registry import TASK_UTILS as MMDET_TASK_UTILS
     for cfg in (dict(type='mmext.TaskAlignedAssigner', topk=13),
                 dict(type='mmext.TaskAlignedAssigner', topk=9,
