@@ -175,9 +175,9 @@ def multilabel_average_precision(scores: ArrayLike,
     only the rank of each positive, i.e. how many positives and how many
     negatives score above it. Positives are sorted per class; each negative
     is counted into the gap between the positives around it (see
-    :func:`_count_positives_below`), all classes at once. A class where a
-    negative ties with a positive falls back to one stable sort, so ties
-    keep the documented sample-index order.
+    :func:`_negatives_above`). A class where a negative ties with a
+    positive falls back to one stable sort, so ties keep the documented
+    sample-index order.
 
     Args:
         scores (np.ndarray | torch.Tensor): Scores of shape (N, C).
@@ -346,7 +346,7 @@ def _negatives_above(positives: np.ndarray,
     bins = to_bin(negatives)
     below = first[bins]
     nearest = padded[below]  # the bin's first positive, or a later one
-    if np.any(negatives == nearest):
+    if np.any(negatives == nearest):  # (a +inf negative lands here too)
         return None
     below += negatives > nearest
     crowded = np.flatnonzero(per_bin[bins] > 1)
