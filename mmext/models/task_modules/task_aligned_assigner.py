@@ -26,10 +26,8 @@ class TaskAlignedAssigner(BaseAssigner):
     :func:`~mmext.models.task_modules.functional.task_aligned_assign`, which
     also serves whole padded batches through :meth:`assign_batch`.
     ``TOODHead`` calls :meth:`assign` one image at a time, where fixed
-    per-call costs dominate: measured 1.05x / 1.7x / 2.5x mmdet's speed at
-    3 / 10 / 50 GTs (8400 anchors, 2-core CPU); whole batches through
-    :meth:`assign_batch` run 5-6x faster than mmdet's loop (see
-    ``benchmarks/bench_assigner.py``).
+    per-call costs dominate; whole batches through :meth:`assign_batch`
+    gain the most (``benchmarks/bench_assigner.py`` measures both).
 
     Example:
         >>> # in a TOOD config
