@@ -160,12 +160,13 @@ def test_batched_mmdet_mode_matches_per_image(seed, kind):
 
 
 def assert_batch_matches_mmdet(res, scores, pred, gt, labels, valid,
-                               priors=PRIORS):
-    """Each image of a batched result equals mmdet on its valid GTs."""
+                               priors=PRIORS, **assign_kw):
+    """Each image of a batched result equals mmdet on its valid GTs
+    (``assign_kw``: mmdet's ``alpha`` / ``beta``)."""
     for i in range(len(valid)):
         m = valid[i]
         ref = mmdet_assign(scores[i], pred[i], gt[i][m], labels[i][m],
-                           priors)
+                           priors, **assign_kw)
         ours = TaskAlignedAssigner.to_assign_result(res, int(m.sum()), i,
                                                     torch.float32)
         # batched indices count over the padded rows: map to compacted
@@ -427,17 +428,8 @@ def test_mmdet_mode_exact_at_any_thread_count(seed, kind, call_threads,
     assert_batch_matches_mmdet(res, scores, pred, gt, labels, valid, priors)
     dense = task_aligned_assign(scores, pred, centers, gt, labels, valid,
                                 alpha=2, beta=3)
-    for i in range(len(valid)):
-        m = valid[i]
-        ref = mmdet_assign(scores[i], pred[i], gt[i][m], labels[i][m],
-                           priors, alpha=2, beta=3)
-        ours = TaskAlignedAssigner.to_assign_result(dense, int(m.sum()), i,
-                                                    torch.float32)
-        compact = torch.cumsum(torch.cat([m.long(), m.new_zeros(1)]), 0)
-        ours.gt_inds = torch.where(ours.gt_inds > 0,
-                                   compact[(ours.gt_inds - 1).clamp(min=0)],
-                                   ours.gt_inds)
-        assert_same_result(ref, ours)
+    assert_batch_matches_mmdet(dense, scores, pred, gt, labels, valid, priors,
+                               alpha=2, beta=3)
     assert torch.get_num_threads() == caller_threads
 
 
