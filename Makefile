@@ -12,7 +12,7 @@ setup-tests:
 demo: setup
 	VENV=$(VENV) bash tools/misc/run_demo.sh
 test: setup-tests
-	$(PY) -m pytest -q tests $(PYTEST_ARGS)
+	$(PY) -m pytest -q -p no:randomly tests $(PYTEST_ARGS)
 bench:
 	VENV=$(VENV) bash tools/misc/setup_env.sh tests bench
 	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done

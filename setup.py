@@ -72,6 +72,8 @@ setup(
         # weight_reduce_loss, BaseDetDataset: all present since 3.0.
         'mmdet>=3.0.0,<3.4.0',
         'matplotlib',
+        # COCO json ingest of tools/analysis/eval_dets.py (3x the stdlib)
+        'orjson>=3.9',
         'Pillow',
         'rich',
         'terminaltables',
@@ -79,7 +81,8 @@ setup(
     extras_require={
         'mmpretrain': MMPRETRAIN,
         'tests': [
-            'build', 'pytest', 'hypothesis', 'pycocotools', 'scikit-learn',
+            'build', 'pytest', 'pytest-randomly', 'pytest-xdist', 'hypothesis',
+            'import-linter', 'mutmut', 'pycocotools', 'scikit-learn', 'tidecv',
             'ultralytics'
         ] + MMPRETRAIN,
         'bench': [
