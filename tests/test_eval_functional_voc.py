@@ -151,3 +151,76 @@ def test_pr_thresholds():
     assert best['score_thr'] == .7 and best['f1'] == pytest.approx(.75)
     assert best_f1_threshold(np.zeros(0), np.zeros(0),
                              np.zeros(0))['score_thr'] == float('inf')
+
+
+SCALES = ((0, 32), (32, 96), (96, 1e5))
+
+
+@pytest.mark.parametrize('seed', range(12))
+def test_scale_ranges_parity_with_mmdet_eval_map(seed):
+    """Per range: outside GTs ignored, unmatched detections outside not FP,
+    mAP over the classes with GT in the range (mmdet ``eval_map``)."""
+    s = random_scene(200 + seed, num_images=6 + seed % 4, crowd_frac=0.0,
+                     integer=seed % 3 != 2, max_dets=40)
+    scales = SCALES if seed % 2 else ((0, 48), (20, 200))
+    legacy = seed % 4 != 3
+    dets, anns = _mmdet_inputs(s)
+    thrs = (0.5, 0.7)
+    res = _ours(s, iou_thrs=thrs, legacy_coords=legacy,
+                scale_ranges=scales)['scales']
+    np.testing.assert_array_equal(res['ranges'], scales)
+    for mode in ('11points', 'area'):
+        for t, thr in enumerate(thrs):
+            mean_ap, per_class = eval_map(
+                dets, anns, scale_ranges=scales, iou_thr=thr,
+                logger='silent', nproc=1, use_legacy_coordinate=legacy,
+                eval_mode=mode)
+            num_gts = np.stack([c['num_gts'] for c in per_class], 1)
+            np.testing.assert_array_equal(res['num_gts'], num_gts)
+            ref = np.stack([c['ap'] for c in per_class], 1)  # (S, K)
+            has = num_gts > 0
+            got = res['ap'][mode][:, t]
+            np.testing.assert_allclose(got[has], ref[has], atol=1e-6,
+                                       rtol=0)
+            assert np.isnan(got[~has]).all()
+            np.testing.assert_allclose(res['mAP'][mode][:, t], mean_ap,
+                                       atol=1e-6, rtol=0)
+
+
+def test_scale_ranges_hand_made():
+    # one class; GT 0 is small (10x10), GT 1 large (50x50, legacy +1)
+    gt = np.array([[0, 0, 9, 9], [100, 100, 149, 149]], float)
+    dets = np.array([
+        [0, 0, 9, 9],  # TP on the small GT
+        [100, 100, 149, 149],  # on the large GT: ignored in 'small'
+        [300, 300, 304, 304],  # small unmatched: FP in 'small' only
+        [400, 400, 459, 459],  # large unmatched: FP in 'large' only
+    ], float)
+    res = voc_eval(dets, [.9, .8, .7, .6], [0] * 4, [0] * 4, gt, [0, 0],
+                   [0, 0], 1, modes=('area', ),
+                   scale_ranges=[(0, 32), (32, 1e5)])['scales']
+    np.testing.assert_array_equal(res['num_gts'], [[1], [1]])
+    # small: det 0 TP, det 1 on an outside GT (ignored), det 2 FP after
+    # the TP, det 3 outside (not FP) -> AP 1.0
+    # large: det 0 on an outside GT (ignored), det 1 TP, det 2 outside,
+    # det 3 FP after the TP -> AP 1.0
+    assert res['ap']['area'][0, 0, 0] == 1.0
+    assert res['ap']['area'][1, 0, 0] == 1.0
+    # without ranges both GTs count and the two background boxes are FPs
+    full = voc_eval(dets, [.9, .8, .7, .6], [0] * 4, [0] * 4, gt, [0, 0],
+                    [0, 0], 1, modes=('area', ))
+    assert full['ap']['area'][0, 0] == 1.0 and 'scales' not in full
+    # a small background box ranked first is an FP in 'small' only
+    res = voc_eval(dets, [.5, .4, .9, .3], [0] * 4, [0] * 4, gt, [0, 0],
+                   [0, 0], 1, modes=('area', ),
+                   scale_ranges=[(0, 32), (32, 1e5)])['scales']
+    assert res['ap']['area'][0, 0, 0] == 0.5
+    assert res['ap']['area'][1, 0, 0] == 1.0
+
+
+@pytest.mark.parametrize('bad', [[(32, 0)], [(0, np.nan)], [(-1, 5)], [],
+                                 [(1, 2, 3)], 'abc'])
+def test_scale_ranges_bad(bad):
+    with pytest.raises(ValueError, match='scale'):
+        voc_eval([[0, 0, 4, 4]], [.5], [0], [0], [[0, 0, 4, 4]], [0], [0],
+                 1, scale_ranges=bad)

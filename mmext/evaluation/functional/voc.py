@@ -16,13 +16,17 @@ Because a detection's candidate GT does not depend on earlier matches, the
 whole matching is vectorized: one sort, one IoU per (detection, GT) pair of
 the same image and class, and a "first detection per GT" selection.
 
+With ``scale_ranges`` (mmdet ``eval_map``), each range ``[min, max)`` of box
+sides is evaluated on its own: GTs whose area is outside are ignored, and an
+unmatched detection is a false positive only when its own area is inside.
+
 Ties in score are ordered stably (image order, then input order), like the
 devkit's MATLAB ``sort``. mmdet's ``eval_map`` sorts with NumPy's unstable
 quicksort, so on tied scores its AP can differ from ours (and between runs
 with a different detection order); on tie-free scores the two agree.
 Results are float64; mmdet keeps AP in float32 (differences ~1e-7).
 """
-from typing import Dict, Optional, Sequence
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -89,22 +93,48 @@ def voc_match(det_boxes: np.ndarray,
         dets = d_idx[starts]
         best_iou[dets] = seg_max
         best_gt[dets] = g_idx[first]
+    tp, fp = classify_matches(best_gt, best_iou, gt_ignore, iou_thrs)
+    return dict(order=order, tp=tp, fp=fp, best_gt=best_gt,
+                best_iou=best_iou)
+
+
+def classify_matches(best_gt: np.ndarray,
+                     best_iou: np.ndarray,
+                     gt_ignore: np.ndarray,
+                     iou_thrs: Sequence[float],
+                     det_counted: Optional[np.ndarray] = None
+                     ) -> Tuple[np.ndarray, np.ndarray]:
+    """TP / FP flags from each detection's highest-IoU GT (rank order).
+
+    Args:
+        best_gt (np.ndarray): ``(N,)`` highest-IoU GT per detection, -1 if
+            none, detections in rank order.
+        best_iou (np.ndarray): ``(N,)`` that IoU.
+        gt_ignore (np.ndarray): ``(G,)`` bool, GTs that neither match nor
+            count.
+        iou_thrs (Sequence[float]): The ``T`` thresholds.
+        det_counted (np.ndarray, optional): ``(N,)`` bool, whether an
+            unmatched detection is a false positive (mmdet ``eval_map``
+            with ``scale_ranges``: only inside the range). Defaults to all.
+
+    Returns:
+        tuple: ``tp``, ``fp``: ``(T, N)`` bool.
+    """
+    n = len(best_gt)
     thrs = np.asarray(iou_thrs, dtype=np.float64).reshape(-1, 1)
     hit = best_iou[None] >= thrs  # (T, N)
-    ignored_gt = np.zeros((len(thrs), n), dtype=bool)
     tp = np.zeros((len(thrs), n), dtype=bool)
     has_gt = best_gt >= 0
     ign = np.zeros(n, dtype=bool)
     ign[has_gt] = gt_ignore[best_gt[has_gt]]
     for t in range(len(thrs)):
-        ignored_gt[t] = hit[t] & ign
         cand = np.flatnonzero(hit[t] & ~ign)
         # rank order: the first detection on each GT takes it
         _, first = np.unique(best_gt[cand], return_index=True)
         tp[t, cand[first]] = True
-    fp = ~tp & ~ignored_gt
-    return dict(order=order, tp=tp, fp=fp, best_gt=best_gt,
-                best_iou=best_iou)
+    missed = ~hit if det_counted is None else ~hit & det_counted[None]
+    fp = (hit & ~ign[None] & ~tp) | missed
+    return tp, fp
 
 
 def voc_eval(det_boxes,
@@ -120,7 +150,9 @@ def voc_eval(det_boxes,
              legacy_coords: bool = True,
              modes: Sequence[str] = ('11points', 'area'),
              num_images: Optional[int] = None,
-             img_names: Optional[Sequence] = None) -> dict:
+             img_names: Optional[Sequence] = None,
+             scale_ranges: Optional[Sequence[Sequence[float]]] = None
+             ) -> dict:
     """VOC AP per class and mAP from flat arrays of detections and GTs.
 
     Defined results: a class without non-ignored GT gets AP ``nan`` and is
@@ -144,12 +176,20 @@ def voc_eval(det_boxes,
         num_images (int, optional): Number of images, to range-check the
             image indices.
         img_names (Sequence, optional): Image names for error messages.
+        scale_ranges (Sequence[Sequence[float]], optional): mmdet
+            ``eval_map`` scale ranges: ``(min, max)`` box sides, an area
+            range ``[min**2, max**2)`` each (see :func:`_scale_range_aps`).
+            Defaults to None (no per-range results).
 
     Returns:
         dict: ``ap``: ``{mode: (T, K) float64}``; ``mAP``: ``{mode: (T,)}``;
         ``num_gts``: ``(K,)`` non-ignored GT counts; ``curves``: list over
         thresholds of lists over classes of dicts with ``recall``,
-        ``precision``, ``scores`` (rank order) and ``num_gts``.
+        ``precision``, ``scores`` (rank order) and ``num_gts``. With
+        ``scale_ranges`` also ``scales``: ``ranges`` ``(S, 2)``, ``ap``
+        ``{mode: (S, T, K)}``, ``mAP`` ``{mode: (S, T)}`` and ``num_gts``
+        ``(S, K)`` (GTs inside each range), the keys above being the
+        unrestricted results.
 
     Raises:
         ValueError: On malformed input, naming the entry and its image.
@@ -169,35 +209,144 @@ def voc_eval(det_boxes,
     num_gts = np.bincount(
         gt_labels[~gt_ignore], minlength=num_classes).astype(np.int64)
     bounds = np.searchsorted(det_labels[order], np.arange(num_classes + 1))
-    sorted_scores = det_scores[order]
-    num_thrs = len(match['tp'])
+    ap, curves = _class_aps(match['tp'], match['fp'], bounds, num_gts, modes,
+                            det_scores[order])
+    out = dict(ap=ap, mAP=_mean_ap(ap, num_gts), num_gts=num_gts,
+               curves=curves)
+    if scale_ranges is not None:
+        out['scales'] = _scale_range_aps(match, det_boxes[order], gt_boxes,
+                                         gt_labels, gt_ignore, iou_thrs,
+                                         scale_ranges, legacy_coords, bounds,
+                                         modes)
+    return out
+
+
+def check_scale_ranges(scale_ranges) -> np.ndarray:
+    """mmdet ``scale_ranges`` as a ``(S, 2)`` float64 array of
+    ``[min, max)`` box sides (``sqrt`` of the area).
+
+    Raises:
+        ValueError: When a range is not two numbers ``0 <= min < max``
+            (``max`` may be ``inf``), naming it.
+    """
+    try:
+        rng = np.asarray(scale_ranges, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError('scale_ranges must be (min, max) pairs of box '
+                         f'sides, got {scale_ranges!r}') from None
+    if rng.ndim != 2 or rng.shape[1] != 2 or len(rng) == 0:
+        raise ValueError('scale_ranges must be a non-empty list of (min, '
+                         f'max) pairs of box sides, got {scale_ranges!r}')
+    for lo, hi in rng:
+        if not (0 <= lo < hi):  # NaN fails too
+            raise ValueError(f'scale range ({lo!r}, {hi!r}) must satisfy '
+                             '0 <= min < max')
+    return rng
+
+
+def _box_areas(boxes: np.ndarray, legacy_coords: bool) -> np.ndarray:
+    extra = 1.0 if legacy_coords else 0.0
+    return (boxes[:, 2] - boxes[:, 0] + extra) * (
+        boxes[:, 3] - boxes[:, 1] + extra)
+
+
+def _scale_range_aps(match: dict, sorted_det_boxes: np.ndarray,
+                     gt_boxes: np.ndarray, gt_labels: np.ndarray,
+                     gt_ignore: np.ndarray, iou_thrs: np.ndarray,
+                     scale_ranges, legacy_coords: bool, bounds: np.ndarray,
+                     modes: Sequence[str]) -> dict:
+    """AP per scale range with mmdet ``eval_map``'s ``scale_ranges`` rules.
+
+    A range ``(lo, hi)`` selects box areas in ``[lo**2, hi**2)`` (areas with
+    the +1 pixel convention when ``legacy_coords``). Per range, GTs outside
+    are ignored (a detection whose highest-IoU GT is one of them is neither
+    TP nor FP) and not counted; a detection that matches no GT is a false
+    positive only when its own area is inside. The highest-IoU GT of a
+    detection does not depend on the range.
+    """
+    rng = check_scale_ranges(scale_ranges) ** 2
+    num_classes = len(bounds) - 1
+    gt_area = _box_areas(gt_boxes, legacy_coords)
+    det_area = _box_areas(sorted_det_boxes, legacy_coords)
+    ap, mean_ap = {m: [] for m in modes}, {m: [] for m in modes}
+    num_gts = []
+    for lo, hi in rng:
+        gt_out = (gt_area < lo) | (gt_area >= hi)
+        det_in = (det_area >= lo) & (det_area < hi)
+        tp, fp = classify_matches(match['best_gt'], match['best_iou'],
+                                  gt_ignore | gt_out, iou_thrs, det_in)
+        counted = np.bincount(gt_labels[~(gt_ignore | gt_out)],
+                              minlength=num_classes).astype(np.int64)
+        ap_s, _ = _class_aps(tp, fp, bounds, counted, modes)
+        mean_s = _mean_ap(ap_s, counted)
+        for m in modes:
+            ap[m].append(ap_s[m])
+            mean_ap[m].append(mean_s[m])
+        num_gts.append(counted)
+    return dict(ranges=np.sqrt(rng),
+                ap={m: np.stack(a) for m, a in ap.items()},
+                mAP={m: np.stack(a) for m, a in mean_ap.items()},
+                num_gts=np.stack(num_gts))
+
+
+def _class_aps(tp: np.ndarray,
+               fp: np.ndarray,
+               bounds: np.ndarray,
+               num_gts: np.ndarray,
+               modes: Sequence[str],
+               sorted_scores: Optional[np.ndarray] = None):
+    """AP per (threshold, class) from rank-ordered TP / FP flags.
+
+    Args:
+        tp, fp (np.ndarray): ``(T, N)`` bool, detections in rank order
+            (class, then score).
+        bounds (np.ndarray): ``(K + 1,)`` class segment starts in that
+            order.
+        num_gts (np.ndarray): ``(K,)`` counted GTs per class.
+        modes (Sequence[str]): AP interpolations.
+        sorted_scores (np.ndarray, optional): ``(N,)`` scores in rank
+            order; when given, the PR curves are returned too.
+
+    Returns:
+        tuple: ``{mode: (T, K)}`` APs (nan for classes without GT) and the
+        curves (a list over thresholds of lists over classes), or None.
+    """
+    num_thrs, num_classes = len(tp), len(num_gts)
     ap = {m: np.full((num_thrs, num_classes), np.nan) for m in modes}
-    curves = []
+    curves = [] if sorted_scores is not None else None
     for t in range(num_thrs):
-        tp_cum = np.cumsum(match['tp'][t])
-        fp_cum = np.cumsum(match['fp'][t])
+        tp_cum = np.cumsum(tp[t])
+        fp_cum = np.cumsum(fp[t])
         per_class = []
         for k in range(num_classes):
             s, e = bounds[k], bounds[k + 1]
             # cumulative counts within the class segment
-            tp = tp_cum[s:e] - (tp_cum[s - 1] if s else 0)
-            fp = fp_cum[s:e] - (fp_cum[s - 1] if s else 0)
-            keep = match['tp'][t, s:e] | match['fp'][t, s:e]
-            tp, fp = tp[keep].astype(np.float64), fp[keep].astype(np.float64)
-            recall = tp / max(num_gts[k], _EPS)
-            precision = tp / np.maximum(tp + fp, _EPS)
-            per_class.append(
-                dict(recall=recall, precision=precision,
-                     scores=sorted_scores[s:e][keep],
-                     num_gts=int(num_gts[k])))
+            tp_k = tp_cum[s:e] - (tp_cum[s - 1] if s else 0)
+            fp_k = fp_cum[s:e] - (fp_cum[s - 1] if s else 0)
+            keep = tp[t, s:e] | fp[t, s:e]
+            tp_k = tp_k[keep].astype(np.float64)
+            fp_k = fp_k[keep].astype(np.float64)
+            recall = tp_k / max(num_gts[k], _EPS)
+            precision = tp_k / np.maximum(tp_k + fp_k, _EPS)
+            if curves is not None:
+                per_class.append(
+                    dict(recall=recall, precision=precision,
+                         scores=sorted_scores[s:e][keep],
+                         num_gts=int(num_gts[k])))
             if num_gts[k] > 0:
                 for m in modes:
                     ap[m][t, k] = average_precision(recall, precision, m)
-        curves.append(per_class)
+        if curves is not None:
+            curves.append(per_class)
+    return ap, curves
+
+
+def _mean_ap(ap: Dict[str, np.ndarray],
+             num_gts: np.ndarray) -> Dict[str, np.ndarray]:
+    """Mean over the classes with GT per threshold; 0.0 when none has."""
     has_gt = num_gts > 0
-    mean_ap = {
+    return {
         m: (a[:, has_gt].mean(axis=1) if has_gt.any() else np.zeros(
-            num_thrs))
+            len(a)))
         for m, a in ap.items()
     }
-    return dict(ap=ap, mAP=mean_ap, num_gts=num_gts, curves=curves)
