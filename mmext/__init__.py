@@ -1,15 +1,23 @@
 """mmext: fast, exact evaluation and training modules for OpenMMLab.
 
-``import mmext`` only installs the restricted globals that let
-``torch.load(weights_only=True)`` read mmengine checkpoints
-(:mod:`mmext.utils.checkpoint`). Modules register on demand: the mmext
-registries import them through their ``locations`` when a config names
-``type='mmext.X'``.
+``import mmext`` registers nothing eagerly and imports neither torch nor
+mmengine: the mmext registries import their modules through ``locations``
+when a config names ``type='mmext.X'``. It only makes sure that the
+restricted globals that let ``torch.load(weights_only=True)`` read mmengine
+checkpoints (:mod:`mmext.utils.checkpoint`) are installed before any load:
+at once when torch is already imported, else right after torch's import.
 """
-from .utils.checkpoint import allow_mmengine_checkpoints
 from .utils.config_path import get_config_path
+from .utils.import_hooks import call_after_import
 from .version import __version__
 
-allow_mmengine_checkpoints()
+
+def _install_checkpoint_globals() -> None:
+    # imported here: the module imports torch and mmengine
+    from .utils.checkpoint import allow_mmengine_checkpoints
+    allow_mmengine_checkpoints()
+
+
+call_after_import('torch', _install_checkpoint_globals)
 
 __all__ = ['__version__', 'get_config_path']

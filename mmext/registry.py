@@ -2,7 +2,8 @@
 
 Each registry is a child of mmengine's root registry of the same kind, so
 configs of mmdet or mmpretrain can write ``type='mmext.X'``; ``locations``
-tells mmengine which modules to import to fill the registry on demand.
+names the modules that register into it, which mmengine imports on the first
+look-up. A registry exists only where mmext registers something.
 """
 from mmengine.registry import DATA_SAMPLERS as MMENGINE_DATA_SAMPLERS
 from mmengine.registry import DATASETS as MMENGINE_DATASETS
@@ -10,14 +11,12 @@ from mmengine.registry import HOOKS as MMENGINE_HOOKS
 from mmengine.registry import METRICS as MMENGINE_METRICS
 from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.registry import TASK_UTILS as MMENGINE_TASK_UTILS
-from mmengine.registry import TRANSFORMS as MMENGINE_TRANSFORMS
-from mmengine.registry import VISUALIZERS as MMENGINE_VISUALIZERS
 from mmengine.registry import Registry
 
 # evaluation metrics (detection AP, multi-label)
 METRICS = Registry(
     'metric', parent=MMENGINE_METRICS, scope='mmext',
-    locations=['mmext.evaluation'])
+    locations=['mmext.evaluation.metrics'])
 # models: losses and other nn.Modules
 MODELS = Registry(
     'model', parent=MMENGINE_MODELS, scope='mmext',
@@ -29,20 +28,12 @@ TASK_UTILS = Registry(
 # dataset wrappers
 DATASETS = Registry(
     'dataset', parent=MMENGINE_DATASETS, scope='mmext',
-    locations=['mmext.datasets'])
+    locations=['mmext.datasets.repeat_factor_dataset'])
 # samplers
 DATA_SAMPLERS = Registry(
     'data sampler', parent=MMENGINE_DATA_SAMPLERS, scope='mmext',
-    locations=['mmext.datasets'])
-# data transforms
-TRANSFORMS = Registry(
-    'transform', parent=MMENGINE_TRANSFORMS, scope='mmext',
-    locations=['mmext.datasets'])
+    locations=['mmext.datasets.samplers'])
 # hooks
 HOOKS = Registry(
     'hook', parent=MMENGINE_HOOKS, scope='mmext',
-    locations=['mmext.engine'])
-# visualizers
-VISUALIZERS = Registry(
-    'visualizer', parent=MMENGINE_VISUALIZERS, scope='mmext',
-    locations=['mmext.visualization'])
+    locations=['mmext.engine.hooks'])

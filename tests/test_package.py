@@ -23,9 +23,7 @@ def test_import_is_cheap():
     ('TASK_UTILS', root.TASK_UTILS),
     ('DATASETS', root.DATASETS),
     ('DATA_SAMPLERS', root.DATA_SAMPLERS),
-    ('TRANSFORMS', root.TRANSFORMS),
     ('HOOKS', root.HOOKS),
-    ('VISUALIZERS', root.VISUALIZERS),
 ])
 def test_registry_scope_and_parent(name, parent):
     reg = getattr(registry, name)
