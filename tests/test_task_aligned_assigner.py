@@ -363,7 +363,7 @@ def test_bad_labels_ignored_on_padding_rows():
 def test_sparse_pow_reproduces_dense_kernel(threads, numel):
     """pow on a subset of a block equals the dense kernel's bits there (its
     vector and scalar paths differ in the last bit for some values)."""
-    from mmext.models.task_modules.functional import cpu_kernels
+    from mmext.models.task_modules.functional.sparse_cpu import cpu_kernels
     saved = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -466,7 +466,7 @@ def test_ultralytics_mode_exact_at_any_thread_count(seed, call_threads,
 def test_sparse_pow_model_for_another_thread_count(threads):
     """From a one-thread context, the pow model reproduces the dense kernel
     run with ``threads`` threads (the caller's, not the current count)."""
-    from mmext.models.task_modules.functional import cpu_kernels
+    from mmext.models.task_modules.functional.sparse_cpu import cpu_kernels
     numel = 5 * 32768 + 77  # ranges split differently by 1 and 2 threads
     block = torch.rand(numel, generator=torch.Generator().manual_seed(3))
     with cpu_kernels.num_threads(threads):
@@ -514,7 +514,8 @@ def test_pow_tail_of_two_threads_reproduced_from_one(alpha, call_threads):
     6th power differs between the two loops, and is the only positive: its
     metric shows which loop ours reproduced (sparse path for alpha = 1,
     dense for 2)."""
-    from mmext.models.task_modules.functional import box_iou, cpu_kernels
+    from mmext.models.task_modules.functional import box_iou
+    from mmext.models.task_modules.functional.sparse_cpu import cpu_kernels
     img, num_gts = 320, 26
     priors = grid_priors(img)
     centers = (priors[:, :2] + priors[:, 2:]) / 2
