@@ -63,13 +63,11 @@ def ours(s, box_format='xyxy', **kwargs):
 
 
 def assert_same(res, ev):
-    np.testing.assert_allclose(res['stats'], ev.stats, atol=1e-9, rtol=0)
-    np.testing.assert_allclose(res['precision'], ev.eval['precision'],
-                               atol=1e-9, rtol=0)
-    np.testing.assert_allclose(res['recall'], ev.eval['recall'], atol=1e-9,
-                               rtol=0)
-    np.testing.assert_allclose(res['scores'], ev.eval['scores'], atol=1e-9,
-                               rtol=0)
+    """Bit for bit: the same floating-point operations as pycocotools."""
+    np.testing.assert_array_equal(res['stats'], ev.stats)
+    np.testing.assert_array_equal(res['precision'], ev.eval['precision'])
+    np.testing.assert_array_equal(res['recall'], ev.eval['recall'])
+    np.testing.assert_array_equal(res['scores'], ev.eval['scores'])
 
 
 @pytest.mark.parametrize('seed', range(25))

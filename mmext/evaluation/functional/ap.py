@@ -1,12 +1,10 @@
-"""Average precision from a precision/recall curve: VOC07 11-point, VOC12
-all-point ('area') and COCO 101-point interpolation."""
+"""Average precision from a precision/recall curve: VOC07 11-point and
+VOC12 all-point ('area') interpolation. (COCO's 101-point precision is read
+at the true positives in :mod:`.coco_accumulate`.)"""
 import numpy as np
 
 #: VOC07 recall thresholds, exactly as the devkit and mmdet build them
 VOC07_RECALL_THRS = np.arange(0, 1 + 1e-3, 0.1)
-#: COCO recall thresholds, exactly as pycocotools builds them
-COCO_RECALL_THRS = np.linspace(
-    .0, 1.00, int(np.round((1.00 - .0) / .01)) + 1, endpoint=True)
 
 
 def monotone_precision(precision: np.ndarray) -> np.ndarray:
@@ -71,32 +69,13 @@ def ap_area(recall: np.ndarray, precision: np.ndarray) -> float:
     return float(np.sum((mrec[i + 1] - mrec[i]) * mpre[i + 1]))
 
 
-def ap_101point(recall: np.ndarray, precision: np.ndarray) -> float:
-    """COCO 101-point AP: mean interpolated precision at recall 0:0.01:1.
-
-    Args:
-        recall (np.ndarray): ``(N,)`` non-decreasing recall.
-        precision (np.ndarray): ``(N,)`` precision.
-
-    Returns:
-        float: AP in [0, 1].
-    """
-    return float(
-        np.mean(interpolated_precision(recall, precision, COCO_RECALL_THRS)))
-
-
-_AP_FNS = {
-    '11points': ap_11point,
-    'area': ap_area,
-    '101points': ap_101point
-}
+_AP_FNS = {'11points': ap_11point, 'area': ap_area}
 
 
 def average_precision(recall: np.ndarray,
                       precision: np.ndarray,
                       mode: str = 'area') -> float:
-    """AP by ``mode``: ``'11points'`` (VOC07), ``'area'`` (VOC12) or
-    ``'101points'`` (COCO).
+    """AP by ``mode``: ``'11points'`` (VOC07) or ``'area'`` (VOC12).
 
     Args:
         recall (np.ndarray): ``(N,)`` non-decreasing recall.

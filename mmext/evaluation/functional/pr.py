@@ -1,31 +1,8 @@
-"""Precision-recall curves and score thresholds from ranked TP/FP flags."""
+"""F1 and score thresholds of a precision-recall curve (detections in
+rank order, e.g. the ``curves`` of :func:`~.voc.voc_eval`)."""
 from typing import Dict
 
 import numpy as np
-
-
-def pr_curve(tp: np.ndarray, fp: np.ndarray, scores: np.ndarray,
-             num_gts: int) -> Dict[str, np.ndarray]:
-    """Precision, recall and F1 after each detection of one class.
-
-    Args:
-        tp (np.ndarray): ``(N,)`` bool, detections in rank order (best
-            first), ignored detections already removed.
-        fp (np.ndarray): ``(N,)`` bool, ``~tp``.
-        scores (np.ndarray): ``(N,)`` non-increasing scores.
-        num_gts (int): Number of non-ignored GTs of the class.
-
-    Returns:
-        dict: ``precision``, ``recall``, ``f1``, ``scores``, each ``(N,)``;
-        recall is 0 when ``num_gts`` is 0.
-    """
-    tp_cum = np.cumsum(tp, dtype=np.float64)
-    fp_cum = np.cumsum(fp, dtype=np.float64)
-    precision = tp_cum / np.maximum(tp_cum + fp_cum, 1)
-    recall = tp_cum / num_gts if num_gts > 0 else np.zeros_like(tp_cum)
-    return dict(precision=precision, recall=recall,
-                f1=f1_score(precision, recall),
-                scores=np.asarray(scores, dtype=np.float64))
 
 
 def f1_score(precision: np.ndarray, recall: np.ndarray) -> np.ndarray:
@@ -41,8 +18,8 @@ def prf_at_threshold(precision: np.ndarray, recall: np.ndarray,
     """Precision, recall and F1 keeping detections with score ``>= thr``.
 
     Args:
-        precision (np.ndarray): ``(N,)`` from :func:`pr_curve`.
-        recall (np.ndarray): ``(N,)`` from :func:`pr_curve`.
+        precision (np.ndarray): ``(N,)`` of the curve.
+        recall (np.ndarray): ``(N,)`` of the curve.
         scores (np.ndarray): ``(N,)`` non-increasing scores.
         score_thr (float): Score threshold.
 
@@ -67,8 +44,8 @@ def best_f1_threshold(precision: np.ndarray, recall: np.ndarray,
     last member. Ties in F1 go to the highest threshold.
 
     Args:
-        precision (np.ndarray): ``(N,)`` from :func:`pr_curve`.
-        recall (np.ndarray): ``(N,)`` from :func:`pr_curve`.
+        precision (np.ndarray): ``(N,)`` of the curve.
+        recall (np.ndarray): ``(N,)`` of the curve.
         scores (np.ndarray): ``(N,)`` non-increasing scores.
 
     Returns:

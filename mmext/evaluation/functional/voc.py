@@ -171,8 +171,8 @@ def voc_eval(det_boxes,
         gt_ignore: ``(G,)`` bool, difficult / ignored GT. Defaults to none.
         iou_thrs (Sequence[float]): IoU thresholds. Defaults to ``(0.5,)``.
         legacy_coords (bool): +1 pixel widths. Defaults to True.
-        modes (Sequence[str]): AP interpolations among ``'11points'``,
-            ``'area'``, ``'101points'``.
+        modes (Sequence[str]): AP interpolations among ``'11points'``
+            and ``'area'``.
         num_images (int, optional): Number of images, to range-check the
             image indices.
         img_names (Sequence, optional): Image names for error messages.
