@@ -1,0 +1,325 @@
+"""TIDE error breakdown (Bolya et al., "TIDE: A General Toolbox for
+Identifying Object Detection Errors", ECCV 2020); numpy only.
+
+Conventions, those of the reference implementation ``tidecv`` 1.0.1 (each
+place where we deliberately differ is marked *differs*):
+
+* Detections are ranked per image by score (ties: input order) and only the
+  first ``max_dets`` of an image (all classes together) count.
+* Matching at the foreground threshold ``t``: greedy, one-to-one, same class,
+  ``IoU >= t`` (:func:`~.greedy_match.greedy_match`). IoU is pycocotools'
+  box IoU on ``x, y, w, h`` boxes.
+* Ignore regions are GTs flagged ``gt_crowd`` or ``gt_ignore``: an unmatched
+  detection whose crowd IoU (intersection over the detection) with a
+  same-class region is ``> t`` leaves the AP (it still gets an error type,
+  as in tidecv).
+* Each unmatched detection gets the first type that applies, in this order:
+  background (``bkg``) when its image has no GT; localisation (``loc``) when
+  its best same-class IoU is in ``[bg_thr, t]``; classification (``cls``)
+  when its best other-class IoU is ``>= t``; duplicate (``dupe``) when a
+  matched same-class GT has IoU ``>= t``; background when every IoU is
+  ``<= bg_thr``; ``both`` otherwise. A GT that no detection matched and no
+  ``cls`` / ``loc`` error points at is missed (``miss``).
+* Fixing a type (the dAP of that type) recomputes AP with: ``cls`` / ``loc``:
+  for each GT, the highest-scoring error pointing at it (ties: the better
+  ranked) becomes a true positive of the GT's class, the others disappear;
+  ``dupe`` / ``bkg`` / ``both``: the errors disappear; ``miss``: the missed
+  GTs are no longer counted. dAP is the increase over the plain AP, floored
+  at 0 (tidecv's choice: a fix can lower the 101-point AP by binning).
+  ``false_pos`` (every true positive ranked before every false positive)
+  and ``false_neg`` (unmatched GTs not counted) are not floored.
+* AP per class is COCO's 101-point interpolation with recall points
+  ``i / 100``, in AP points (0-100, as the paper and tidecv).
+* *differs*: the mean over classes takes the classes that have at least one
+  non-ignored GT (pycocotools' rule). tidecv averages over every class that
+  has a GT *or a detection*, so a class detected but absent from the GT adds
+  an AP of 0 and lowers its mAP below pycocotools' (tidecv issue #28); and a
+  fix that removes the last detection of such a class changes the number of
+  classes averaged, which tidecv books as dAP.
+* *differs*: detections of equal score keep their (image, rank) order in
+  every fixed AP; tidecv re-inserts the fixed errors before the untouched
+  true positives, so a fix can reorder ties.
+"""
+from typing import Dict, Sequence
+
+import numpy as np
+
+from .greedy_match import boxes_xywh, greedy_match, image_pairs, rank_in_image
+from .iou import paired_crowd_iou_xywh
+from .records import DetectionArrays
+
+#: the six main error types, in TIDE's order
+TIDE_ERROR_TYPES = ('cls', 'loc', 'both', 'dupe', 'bkg', 'miss')
+#: their long names (plots, tables)
+TIDE_ERROR_NAMES = dict(cls='classification', loc='localisation',
+                        both='cls + loc', dupe='duplicate', bkg='background',
+                        miss='missed GT')
+#: the two special error types: perfect precision, perfect recall
+TIDE_SPECIAL_TYPES = ('false_pos', 'false_neg')
+#: tidecv's recall points
+TIDE_RECALL_THRS = np.arange(101) / 100
+#: COCO's IoU thresholds as tidecv writes them
+TIDE_COCO_THRS = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
+
+_CODES = {name: i for i, name in enumerate(TIDE_ERROR_TYPES)}
+
+
+class _Scene:
+    """Everything that does not depend on the foreground threshold: kept
+    detections, same-image pairs, best IoUs per detection."""
+
+    def __init__(self, arrays: DetectionArrays, bg_thr: float,
+                 max_dets: int):
+        _, rank = rank_in_image(arrays.det_scores, arrays.det_imgs)
+        kept = np.flatnonzero(rank < max_dets)
+        self.labels = np.asarray(arrays.det_labels, np.int64)[kept]
+        self.scores = np.asarray(arrays.det_scores, np.float64)[kept]
+        imgs = np.asarray(arrays.det_imgs, np.int64)[kept]
+        self.rank = rank[kept]
+        self.match_rank, _ = rank_in_image(self.scores, imgs)
+        # AP order of tidecv: score, then image, then rank in the image
+        ap_order = np.lexsort((self.rank, imgs, -self.scores))
+        self.ap_rank = np.empty(len(kept), np.int64)
+        self.ap_rank[ap_order] = np.arange(len(kept))
+        self.num_classes = int(arrays.num_classes)
+        self.bg_thr = bg_thr
+
+        det_xywh = boxes_xywh(arrays.det_boxes, arrays.box_format)[kept]
+        gt_xywh = boxes_xywh(arrays.gt_boxes, arrays.box_format)
+        gt_imgs = np.asarray(arrays.gt_imgs, np.int64)
+        gt_labels = np.asarray(arrays.gt_labels, np.int64)
+        region = np.asarray(arrays.gt_ignore, bool) | np.asarray(
+            arrays.gt_crowd, bool)
+        self.gt_labels = gt_labels
+        self.regular = ~region
+        self.num_gts = len(gt_labels)
+        self.class_gts = np.bincount(gt_labels[self.regular],
+                                     minlength=self.num_classes)
+
+        n = len(kept)
+        d, g = image_pairs(imgs, gt_imgs)
+        reg = self.regular[g]
+        rd, rg = d[reg], g[reg]
+        riou = paired_crowd_iou_xywh(det_xywh[rd], gt_xywh[rg],
+                                     np.zeros(len(rd), bool))
+        same = self.labels[rd] == gt_labels[rg]
+        self.pair_d, self.pair_g, self.pair_iou = rd[same], rg[same], riou[
+            same]
+        img_has_gt = np.zeros(max(arrays.num_images, 1), bool)
+        img_has_gt[gt_imgs[self.regular]] = True
+        self.has_gt = img_has_gt[imgs]
+        self.best_cls_iou, self.best_cls_gt = _first_max(
+            rd[same], rg[same], riou[same], n)
+        self.best_other_iou, self.best_other_gt = _first_max(
+            rd[~same], rg[~same], riou[~same], n)
+        self.best_iou = np.maximum(self.best_cls_iou, self.best_other_iou)
+
+        cd, cg = d[~reg], g[~reg]
+        csame = self.labels[cd] == gt_labels[cg]
+        cd, cg = cd[csame], cg[csame]
+        ciou = paired_crowd_iou_xywh(det_xywh[cd], gt_xywh[cg],
+                                     np.ones(len(cd), bool))
+        self.region_iou = np.zeros(n)
+        np.maximum.at(self.region_iou, cd, ciou)
+
+
+def _first_max(d: np.ndarray, g: np.ndarray, iou: np.ndarray, n: int):
+    """Per detection the highest IoU and its GT (ties: the GT listed first);
+    IoU 0 and GT -1 where a detection has no pair."""
+    best_iou = np.zeros(n)
+    best_gt = np.full(n, -1, np.int64)
+    if len(d):
+        srt = np.lexsort((g, -iou, d))
+        first = np.ones(len(srt), bool)
+        first[1:] = d[srt][1:] != d[srt][:-1]
+        pick = srt[first]
+        best_iou[d[pick]] = iou[pick]
+        best_gt[d[pick]] = g[pick]
+    return best_iou, best_gt
+
+
+def _class_aps(cls: np.ndarray, tp: np.ndarray, num_gts: np.ndarray,
+               num_classes: int) -> np.ndarray:
+    """tidecv's 101-point AP (in points) of every class at once.
+
+    Args:
+        cls (np.ndarray): ``(M,)`` class of each detection, sorted, and
+            within a class in rank order.
+        tp (np.ndarray): ``(M,)`` bool, true positive.
+        num_gts (np.ndarray): ``(C,)`` GT count per class (0: AP 0).
+        num_classes (int): ``C``.
+
+    Returns:
+        np.ndarray: ``(C,)`` float64.
+    """
+    m = len(cls)
+    if m == 0:
+        return np.zeros(num_classes)
+    start = np.searchsorted(cls, cls, side='left')
+    tp_cum = np.cumsum(tp, dtype=np.int64)
+    fp_cum = np.arange(1, m + 1) - tp_cum
+    before_tp = np.concatenate([[0], tp_cum])[start]
+    before_fp = np.concatenate([[0], fp_cum])[start]
+    tps = tp_cum - before_tp
+    fps = fp_cum - before_fp
+    precision = tps / (tps + fps)
+    gts = num_gts[cls]
+    recall = tps / np.maximum(gts, 1)
+    # one sorted key over all classes: class c's recalls lie in [2c, 2c+1]
+    keys = 2.0 * cls + recall
+    queries = (2.0 * np.arange(num_classes)[:, None] +
+               TIDE_RECALL_THRS[None, :])
+    pos = np.searchsorted(keys, queries.ravel(), side='left')
+    end = np.searchsorted(cls, np.arange(num_classes), side='right')
+    valid = pos.reshape(num_classes, -1) < end[:, None]
+    # max precision of each stretch between consecutive query positions,
+    # then a running max from the right: the monotone envelope at each point
+    seg = np.maximum.reduceat(np.append(precision, 0.0), pos)
+    seg = np.where(valid.ravel(), seg, 0.0).reshape(num_classes, -1)
+    env = np.maximum.accumulate(seg[:, ::-1], axis=1)[:, ::-1]
+    env[~valid] = 0.0
+    aps = env.sum(axis=1) / env.shape[1] * 100
+    aps[num_gts == 0] = 0.0
+    return aps
+
+
+def _perfect_precision_aps(tps: np.ndarray, num_gts: np.ndarray
+                           ) -> np.ndarray:
+    """AP when every true positive outranks every false positive: precision
+    1 up to the final recall, so AP counts the recall points reached."""
+    recall = tps / np.maximum(num_gts, 1)
+    reached = (TIDE_RECALL_THRS[None, :] <= recall[:, None]).sum(axis=1)
+    return np.where(tps > 0, reached / len(TIDE_RECALL_THRS) * 100, 0.0)
+
+
+def _run(scene: _Scene, pos_thr: float) -> dict:
+    """Matching, error types and the fixed APs at one foreground threshold."""
+    s = scene
+    n, c = len(s.labels), s.num_classes
+    match = greedy_match(s.match_rank, s.pair_d, s.pair_g, s.pair_iou,
+                         pos_thr, n, s.num_gts)
+    matched = match >= 0
+    gt_used = np.zeros(s.num_gts, bool)
+    gt_used[match[matched]] = True
+    ignored = ~matched & (s.region_iou > pos_thr)
+
+    err = np.select([
+        matched,
+        ~s.has_gt,
+        (s.best_cls_iou >= s.bg_thr) & (s.best_cls_iou <= pos_thr),
+        s.best_other_iou >= pos_thr,
+        s.best_cls_iou >= pos_thr,
+        s.best_iou <= s.bg_thr,
+    ], [-1, _CODES['bkg'], _CODES['loc'], _CODES['cls'], _CODES['dupe'],
+        _CODES['bkg']], default=_CODES['both'])
+    target = np.where(err == _CODES['loc'], s.best_cls_gt,
+                      np.where(err == _CODES['cls'], s.best_other_gt, -1))
+    fixable = np.flatnonzero(target >= 0)
+    fixable = fixable[~gt_used[target[fixable]]]
+    # the highest-scoring error per GT (ties: the better ranked) is fixed
+    srt = fixable[np.lexsort((s.rank[fixable], -s.scores[fixable],
+                              target[fixable]))]
+    first = np.ones(len(srt), bool)
+    first[1:] = target[srt][1:] != target[srt][:-1]
+    best = np.zeros(n, bool)
+    best[srt[first]] = True
+    usable = np.zeros(s.num_gts, bool)
+    usable[target[fixable]] = True
+    missed = s.regular & ~gt_used & ~usable
+
+    # all AP entries, sorted once by (class, AP rank): every detection in
+    # the AP under its own class, plus a true positive under the GT's class
+    # for each fixed classification error and under its own class for each
+    # fixed localisation error of an ignored detection (tidecv adds those)
+    base = ~ignored
+    add_cls = best & (err == _CODES['cls'])
+    add_loc = best & (err == _CODES['loc']) & ignored
+    entry_det = np.concatenate([np.flatnonzero(base), np.flatnonzero(add_cls),
+                                np.flatnonzero(add_loc)])
+    entry_cls = np.concatenate([
+        s.labels[base], s.gt_labels[target[add_cls]], s.labels[add_loc]])
+    kind = np.repeat([0, 1, 2], [base.sum(), add_cls.sum(), add_loc.sum()])
+    order = np.lexsort((s.ap_rank[entry_det], entry_cls))
+    entry_det, entry_cls, kind = entry_det[order], entry_cls[order], kind[
+        order]
+    entry_err = np.where(kind == 0, err[entry_det], -2)
+    entry_tp = (kind > 0) | matched[entry_det]
+    is_base = kind == 0
+
+    def aps(active, tp=entry_tp, num_gts=s.class_gts):
+        return _class_aps(entry_cls[active], tp[active], num_gts, c)
+
+    class_aps = {'base': aps(is_base)}
+    loc_tp = entry_tp | (is_base & (entry_err == _CODES['loc']) &
+                         best[entry_det])
+    for name in ('cls', 'loc', 'both', 'dupe', 'bkg'):
+        active = is_base & (entry_err != _CODES[name])
+        if name == 'cls':
+            active |= kind == 1
+        elif name == 'loc':
+            active |= (kind == 2) | (is_base & (loc_tp != entry_tp))
+        class_aps[name] = aps(active, loc_tp if name == 'loc' else entry_tp)
+    class_aps['miss'] = aps(
+        is_base,
+        num_gts=s.class_gts - np.bincount(s.gt_labels[missed], minlength=c))
+    matched_per_class = np.bincount(s.labels[matched], minlength=c)
+    class_aps['false_neg'] = aps(is_base, num_gts=matched_per_class)
+    class_aps['false_pos'] = _perfect_precision_aps(matched_per_class,
+                                                    s.class_gts)
+
+    counted = s.class_gts > 0
+    mean = {k: float(v[counted].mean()) if counted.any() else 0.0
+            for k, v in class_aps.items()}
+    counts = np.bincount(err[err >= 0], minlength=len(TIDE_ERROR_TYPES))
+    counts[_CODES['miss']] = int(missed.sum())
+    return dict(
+        ap=mean['base'],
+        dap={k: max(mean[k] - mean['base'], 0.0) for k in TIDE_ERROR_TYPES},
+        special={k: mean[k] - mean['base'] for k in TIDE_SPECIAL_TYPES},
+        counts={k: int(counts[i]) for i, k in enumerate(TIDE_ERROR_TYPES)},
+        class_ap=class_aps['base'])
+
+
+def tide_errors(arrays: DetectionArrays,
+                pos_thr: float = 0.5,
+                bg_thr: float = 0.1,
+                iou_thrs: Sequence[float] = TIDE_COCO_THRS,
+                max_dets: int = 100) -> Dict:
+    """TIDE's error breakdown at ``pos_thr`` and averaged over ``iou_thrs``.
+
+    Args:
+        arrays (DetectionArrays): Detections and GT.
+        pos_thr (float): Foreground IoU threshold. Defaults to 0.5.
+        bg_thr (float): Background IoU threshold. Defaults to 0.1.
+        iou_thrs (Sequence[float]): Foreground thresholds of the COCO
+            variant (each run with ``bg_thr``); empty to skip it.
+        max_dets (int): Detections kept per image. Defaults to 100.
+
+    Returns:
+        dict: ``ap`` (mAP at ``pos_thr``, points), ``dap`` (type -> dAP of
+        fixing it), ``special`` (``false_pos`` / ``false_neg`` -> dAP),
+        ``counts`` (type -> number of errors: the five detection types are
+        false positives, ``miss`` false negatives), ``class_ap`` (``(C,)``),
+        and ``coco``: ``ap`` (mean over ``iou_thrs``), ``dap`` and
+        ``special`` averaged over the thresholds, ``per_threshold`` (the
+        runs); the errors of every run are typed at its own threshold.
+    """
+    if not 0 < bg_thr <= pos_thr <= 1:
+        raise ValueError(f'need 0 < bg_thr <= pos_thr <= 1, got bg_thr='
+                         f'{bg_thr}, pos_thr={pos_thr}')
+    scene = _Scene(arrays, bg_thr, max_dets)
+    result = _run(scene, pos_thr)
+    result.update(pos_thr=pos_thr, bg_thr=bg_thr, max_dets=max_dets)
+    runs = [result if t == pos_thr else _run(scene, t) for t in iou_thrs]
+    if runs:
+        result['coco'] = dict(
+            iou_thrs=list(iou_thrs),
+            ap=float(np.mean([r['ap'] for r in runs])),
+            dap={k: float(np.mean([r['dap'][k] for r in runs]))
+                 for k in TIDE_ERROR_TYPES},
+            special={k: float(np.mean([r['special'][k] for r in runs]))
+                     for k in TIDE_SPECIAL_TYPES},
+            per_threshold=[dict(iou_thr=t, ap=r['ap'], dap=r['dap'],
+                                special=r['special'], counts=r['counts'])
+                           for t, r in zip(iou_thrs, runs)])
+    return result
