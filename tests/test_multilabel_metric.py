@@ -226,7 +226,10 @@ def test_thr_zero_is_honoured(topk):
 
 @pytest.mark.parametrize('kwargs, msg', [
     (dict(thr=float('nan')), 'thr must be a number'),
-    (dict(thr='0.5'), 'thr must be a number'),
+    (dict(thr=True), 'thr must be a number'),
+    (dict(thr='no/such/thresholds.json'),
+     'cannot read thresholds file no/such/thresholds.json'),
+    (dict(thr=[0.5, float('nan')]), 'per-class thr must be'),
     (dict(topk=0), 'topk must be an int >= 1'),
     (dict(topk=1.5), 'topk must be an int >= 1'),
 ])

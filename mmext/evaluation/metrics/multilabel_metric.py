@@ -1,100 +1,84 @@
-"""Registered multi-label metric: CP/CR/CF1, OP/OR/OF1 and mAP."""
+"""Registered multi-label metric: CP/CR/CF1, OP/OR/OF1, mAP and ROC-AUC."""
 import math
 import numbers
-from typing import Dict, List, Optional, Sequence
+import os.path as osp
+from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
-import torch
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger
 
-from mmext.evaluation.functional.multilabel import (
-    multilabel_best_f1_thresholds, multilabel_metrics)
+from mmext.evaluation.functional.multilabel import multilabel_metrics
+from mmext.evaluation.multilabel_samples import (sample_score_target,
+                                                 stack_samples)
+from mmext.evaluation.multilabel_thresholds import (load_class_thresholds,
+                                                    match_class_thresholds)
 from mmext.registry import METRICS
 from mmext.visualization import format_table
+from mmext.visualization.multilabel_curves import write_multilabel_curves
 
-_ITEMS = ('CP', 'CR', 'CF1', 'macro-F1', 'OP', 'OR', 'OF1', 'mAP', 'best-F1')
-
-
-def _sample_name(sample: dict, n: int) -> str:
-    """``sample 'a.jpg'``, ``sample 12`` or ``sample #3 of the batch``."""
-    if sample.get('img_path') is not None:
-        return f"sample {sample['img_path']!r}"
-    if sample.get('sample_idx') is not None:
-        return f"sample {sample['sample_idx']}"
-    return f'sample #{n} of the batch'
-
-
-def _check_labels(sample: dict, n: int, num_classes: int) -> torch.Tensor:
-    """The sample's ``gt_label`` as int64 indices in ``[0, num_classes)``.
-
-    Raises:
-        ValueError: Naming the sample and the label, on a label that is not
-            an integer or lies outside the classes (-1 would mark the last
-            class positive, C would raise a bare ``IndexError``).
-    """
-    labels = torch.as_tensor(sample['gt_label']).reshape(-1)
-    if labels.is_floating_point() and bool(
-        (labels != labels.round()).any() | ~labels.isfinite().all()):
-        raise ValueError(f'{_sample_name(sample, n)}: gt_label must hold '
-                         f'class indices, got {labels.tolist()}')
-    labels = labels.long()
-    bad = (labels < 0) | (labels >= num_classes)
-    if bad.any():
-        raise ValueError(
-            f'{_sample_name(sample, n)}: gt_label {labels[bad][0].item()} '
-            f'is outside the {num_classes} classes [0, {num_classes - 1}] '
-            f'(gt_label {labels.tolist()})')
-    return labels
+_ITEMS = ('CP', 'CR', 'CF1', 'macro-F1', 'OP', 'OR', 'OF1', 'mAP', 'AUC',
+          'micro-AUC', 'best-F1')
+# items that depend on no threshold: their keys carry no suffix
+_RANKING_ITEMS = ('mAP', 'AUC', 'micro-AUC', 'best-F1')
+# item -> key of multilabel_metrics' result
+_STAT_OF_ITEM = {'AUC': 'macro-AUC', 'best-F1': 'mean-best-F1'}
 
 
 @METRICS.register_module()
 class MultiLabelMetric(BaseMetric):
-    """Per-class (C) and overall (O) precision, recall, F1, and mAP.
+    """Per-class (C) and overall (O) precision, recall, F1, mAP and ROC-AUC.
 
     CP / CR are the means over classes of per-class precision / recall and
     CF1 = 2 * CP * CR / (CP + CR); ``macro-F1`` is the mean of per-class F1s
     (what mmpretrain's ``MultiLabelMetric`` reports as f1-score). OP / OR /
     OF1 use the counts summed over classes. ``mAP`` is the non-interpolated
-    mean AP of mmpretrain's ``AveragePrecision``; ``best-F1`` is the mean of
-    per-class F1 at each class's best threshold (an oracle upper bound).
-    Values are in percent, as mmpretrain's multi-label metrics (the
-    functional core returns fractions). See
-    :mod:`mmext.evaluation.functional.multilabel` for conventions on empty
-    classes.
+    mean AP of mmpretrain's ``AveragePrecision``. ``AUC`` is the macro
+    ROC-AUC (sklearn's ``roc_auc_score(average='macro')``) over the classes
+    that have both positives and negatives (the others are counted in the
+    log); ``micro-AUC`` pools all labels (``average='micro'``). ``best-F1``
+    is the mean of per-class F1 at each class's best threshold (an oracle
+    upper bound). All values are in percent, AUC included, as mmpretrain's
+    multi-label metrics (the functional core returns fractions). See
+    :mod:`mmext.evaluation.functional.multilabel` for the conventions.
 
-    Ground truth is ``gt_score`` (one-hot; -1 = ignore) if present, else
-    ``gt_label`` (indices). Labels listed in ``gt_label_difficult`` (VOC
-    data sets of mmpretrain) that no non-difficult object carries are
-    ignored, as in mmpretrain's ``VOCMultiLabelMetric``. A per-class table is
-    logged.
+    Ground truth: see :mod:`mmext.evaluation.multilabel_samples` (``gt_score``
+    or ``gt_label``; labels in ``gt_label_difficult`` ignored as mmpretrain's
+    ``VOCMultiLabelMetric`` does). A per-class table is logged.
 
-    Keys are ``'{prefix}/{item}'`` with the default prefix ``multi-label``
-    (the one mmpretrain's multi-label metrics use); threshold-dependent items
-    get mmpretrain's suffixes: none for ``thr=0.5``, ``_thr-0.30`` for other
-    thresholds, ``_top3`` for ``topk=3``.
+    Keys are ``'{prefix}/{item}'`` with the default prefix ``multi-label``;
+    threshold-dependent items get mmpretrain's suffixes: none for
+    ``thr=0.5``, ``_thr-0.30`` for other thresholds, ``_top3`` for
+    ``topk=3``, and ``_thr-per-class`` for per-class thresholds.
+
+    Per-class thresholds come from a list (one per class, in the dataset's
+    class order) or from the JSON of ``tools/analysis/ml_thresholds.py``
+    (``thr='thresholds.json'``), whose class names must be the dataset's
+    (in any order), else a ``ValueError`` names the file.
 
     As mmpretrain's ``MultiLabelMetric``: given both ``thr`` and ``topk``,
     ``thr`` wins and mmpretrain's warning is logged. Unlike it, ``thr=0.0``
-    names its keys ``_thr-0.00`` (mmpretrain computes at 0.0 but names them
-    ``_top<topk>``, ``_topNone`` without ``topk``).
-
-    Stricter than mmpretrain (a ``ValueError`` where it asserts, raises a
-    bare ``RuntimeError`` or silently returns zeros): ``thr`` NaN or not a
-    number, ``topk < 1``, an unknown item, and in :meth:`process` a
-    ``gt_label`` outside ``[0, C)`` (-1 included) or not an integer, or a
-    ``gt_score`` whose shape differs from ``pred_score``'s; the message
-    names the sample (``img_path``, else ``sample_idx``) and the label.
+    names its keys ``_thr-0.00``. Stricter than mmpretrain: ``thr`` NaN or
+    not a number, ``topk < 1``, an unknown item and a bad ``gt_label`` or
+    ``gt_score`` are a ``ValueError`` naming the sample.
 
     Args:
-        thr (float, optional): Predict a label when its score is ``>= thr``.
-            Defaults to None, which means 0.5 unless ``topk`` is given.
+        thr (float | Sequence[float] | str, optional): Predict a label when
+            its score is ``>= thr``: one number, one per class, or the path
+            of a thresholds JSON. Defaults to None, which means 0.5 unless
+            ``topk`` is given.
         topk (int, optional): Predict the ``topk`` highest-scoring labels of
             each sample instead of thresholding; ignored (with a warning)
             when ``thr`` is given too. Defaults to None.
         items (Sequence[str]): Items to report, from ``'CP', 'CR', 'CF1',
-            'macro-F1', 'OP', 'OR', 'OF1', 'mAP', 'best-F1'``. Defaults to
-            ``('CP', 'CR', 'CF1', 'OP', 'OR', 'OF1', 'mAP')``.
+            'macro-F1', 'OP', 'OR', 'OF1', 'mAP', 'AUC', 'micro-AUC',
+            'best-F1'``. Defaults to ``('CP', 'CR', 'CF1', 'OP', 'OR',
+            'OF1', 'mAP')``.
+        curve_dir (str, optional): Write ``multilabel_roc.png`` and
+            ``multilabel_pr.png`` (per-class and mean curves, AUC / AP in
+            the legend) there; a relative path goes under the runner's
+            work dir (set by ``mmext.MetricWorkDirHook``), else under the
+            current directory. Defaults to None (no curves).
         collect_device (str): Device for collecting results across ranks,
             ``'cpu'`` or ``'gpu'``. Defaults to ``'cpu'``.
         prefix (str, optional): Prefix of the keys. Defaults to None, i.e.
@@ -105,24 +89,40 @@ class MultiLabelMetric(BaseMetric):
 
             custom_imports = dict(imports=['mmext'],
                                   allow_failed_imports=False)
+            custom_hooks = [dict(type='mmext.MetricWorkDirHook')]
             val_evaluator = dict(
                 type='mmext.MultiLabelMetric', thr=0.5,
-                items=('CP', 'CR', 'CF1', 'OP', 'OR', 'OF1', 'mAP'))
+                items=('CP', 'CR', 'CF1', 'OP', 'OR', 'OF1', 'mAP', 'AUC'),
+                curve_dir='curves')
+            test_evaluator = dict(
+                type='mmext.MultiLabelMetric', thr='val_thresholds.json')
     """
     default_prefix: Optional[str] = 'multi-label'
 
     def __init__(self,
-                 thr: Optional[float] = None,
+                 thr: Union[None, float, Sequence[float], str] = None,
                  topk: Optional[int] = None,
                  items: Sequence[str] = ('CP', 'CR', 'CF1', 'OP', 'OR',
                                          'OF1', 'mAP'),
+                 curve_dir: Optional[str] = None,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
-        if thr is not None and (isinstance(thr, bool)
-                                or not isinstance(thr, numbers.Real)
-                                or math.isnan(thr)):
-            raise ValueError(f'thr must be a number (not NaN), got {thr!r}')
+        self.thr_file = None
+        self.file_classes = None
+        if isinstance(thr, str):
+            self.thr_file = thr
+            self.file_classes, thr = load_class_thresholds(thr)
+        elif isinstance(thr, (list, tuple, np.ndarray)):
+            thr = np.asarray(thr, dtype=np.float64)
+            if thr.ndim != 1 or np.isnan(thr).any():
+                raise ValueError('per-class thr must be a flat list of '
+                                 f'numbers (not NaN), got {thr.tolist()}')
+        elif thr is not None and (isinstance(thr, bool)
+                                  or not isinstance(thr, numbers.Real)
+                                  or math.isnan(thr)):
+            raise ValueError(f'thr must be a number (not NaN), a list or a '
+                             f'thresholds file, got {thr!r}')
         if topk is not None and (isinstance(topk, bool)
                                  or not isinstance(topk, numbers.Integral)
                                  or topk < 1):
@@ -140,6 +140,13 @@ class MultiLabelMetric(BaseMetric):
         self.thr = 0.5 if thr is None and topk is None else thr
         self.topk = topk
         self.items = tuple(items)
+        self.curve_dir = curve_dir
+        self.work_dir: Optional[str] = None  # set by MetricWorkDirHook
+
+    @property
+    def per_class_thr(self) -> bool:
+        """Whether the metric applies one threshold per class."""
+        return isinstance(self.thr, np.ndarray)
 
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
         """Keep the scores and the {-1, 0, 1} targets of each sample.
@@ -151,24 +158,7 @@ class MultiLabelMetric(BaseMetric):
                 optionally ``gt_label_difficult``.
         """
         for n, sample in enumerate(data_samples):
-            score = torch.as_tensor(sample['pred_score']).detach().cpu()
-            if 'gt_score' in sample:
-                target = torch.as_tensor(sample['gt_score']).detach().cpu()
-                target = target.clone()
-                if target.shape != score.shape:
-                    raise ValueError(
-                        f'{_sample_name(sample, n)}: gt_score has shape '
-                        f'{tuple(target.shape)} but pred_score '
-                        f'{tuple(score.shape)}')
-            else:
-                target = torch.zeros(score.shape[-1])
-                target[_check_labels(sample, n, score.shape[-1])] = 1
-            difficult = sample.get('gt_label_difficult', None)
-            if difficult is not None and len(difficult):
-                difficult = torch.as_tensor(difficult).long()
-                # a label that also has a non-difficult object stays positive
-                target[difficult[target[difficult] != 1]] = -1
-            self.results.append((score.clone(), target))
+            self.results.append(sample_score_target(sample, n))
 
     def compute_metrics(self, results: List) -> Dict[str, float]:
         """Compute the requested items over all collected samples.
@@ -179,56 +169,79 @@ class MultiLabelMetric(BaseMetric):
         Returns:
             dict[str, float]: Items in percent.
         """
-        scores = torch.stack([r[0] for r in results]).float().numpy()
-        targets = torch.stack([r[1] for r in results]).numpy()
-        # AP is always computed: the per-class table shows it.
+        scores, targets = stack_samples(results)
+        classes = self._classes(scores.shape[1])
+        thr = self.thr
+        if self.thr_file is not None:
+            thr = match_class_thresholds(self.thr_file, self.file_classes,
+                                         thr, classes)
+        # the ranking statistics are always computed: the table shows them
         stats = multilabel_metrics(
-            scores, targets, thr=self.thr, topk=self.topk)
-        thrs = None
-        if 'best-F1' in self.items:
-            thrs, best = multilabel_best_f1_thresholds(scores, targets)
-            stats['best-F1'] = float(best.mean())
-
-        self._log_table(stats, thrs)
+            scores, targets, thr=thr, topk=self.topk,
+            with_micro_auc='micro-AUC' in self.items)
+        self._log_table(stats, classes, thr)
+        if self.curve_dir is not None:
+            paths = write_multilabel_curves(scores, targets, classes,
+                                            stats['AUC'], stats['AP'],
+                                            self._curve_dir())
+            MMLogger.get_current_instance().info(
+                f"ROC and PR curves written to {paths['roc']} and "
+                f"{paths['pr']}")
         suffix = (f'_top{self.topk}' if self.topk is not None else
+                  '_thr-per-class' if self.per_class_thr else
                   '' if self.thr == 0.5 else f'_thr-{self.thr:.2f}')
-        threshold_free = ('mAP', 'best-F1')
         return {
-            item + ('' if item in threshold_free else suffix):
-            100 * float(stats[item])
+            item + ('' if item in _RANKING_ITEMS else suffix):
+            100 * float(stats[_STAT_OF_ITEM.get(item, item)])
             for item in self.items
         }
 
-    def _log_table(self, stats: dict, thrs: Optional[np.ndarray]) -> None:
-        num_classes = len(stats['AP'])
-        names = (self.dataset_meta or {}).get('classes') or [
-            str(c) for c in range(num_classes)
-        ]
-        header = ['class', 'gts', 'precision', 'recall', 'F1', 'AP']
-        if thrs is not None:
-            header.append('best thr')
+    def _classes(self, num_classes: int) -> List[str]:
+        """The dataset's class names, or ``'0'`` ... ``'C-1'``."""
+        names = (self.dataset_meta or {}).get('classes')
+        if names is None:
+            if self.thr_file is not None:
+                raise ValueError(
+                    f'thresholds file {self.thr_file} names classes but '
+                    'the metric has no dataset_meta with classes to match')
+            return [str(c) for c in range(num_classes)]
+        if len(names) != num_classes:
+            raise ValueError(f'{num_classes} scores per sample but '
+                             f'{len(names)} classes in dataset_meta')
+        if self.per_class_thr and len(self.thr) != num_classes:
+            raise ValueError(f'{len(self.thr)} per-class thresholds for '
+                             f'{num_classes} classes')
+        return list(names)
+
+    def _curve_dir(self) -> str:
+        if osp.isabs(self.curve_dir):
+            return self.curve_dir
+        return osp.join(self.work_dir or '.', self.curve_dir)
+
+    def _log_table(self, stats: dict, classes: List[str], thr) -> None:
+        per_class_thr = isinstance(thr, np.ndarray)
+        header = ['class', 'gts', 'precision', 'recall', 'F1', 'AP', 'AUC',
+                  'best-F1 thr'] + (['thr'] if per_class_thr else [])
         rows = []
-        for c in range(num_classes):
-            row = [names[c], int(stats['support'][c])] + [
+        for c, name in enumerate(classes):
+            rows.append([name, int(stats['support'][c])] + [
                 100 * float(stats[k][c])
-                for k in ('precision', 'recall', 'f1', 'AP')
-            ]
-            if thrs is not None:
-                row.append(float(thrs[c]))
-            rows.append(row)
+                for k in ('precision', 'recall', 'f1', 'AP', 'AUC')
+            ] + [float(stats['best-F1-thr'][c])] +
+                ([float(thr[c])] if per_class_thr else []))
         footer = ['mean', int(stats['support'].sum())] + [
-            100 * stats[k] for k in ('CP', 'CR', 'macro-F1', 'mAP')
-        ]
-        if thrs is not None:
-            footer.append('')
-        mode = (f'top-{self.topk}'
-                if self.topk is not None else f'thr={self.thr:g}')
+            100 * stats[k]
+            for k in ('CP', 'CR', 'macro-F1', 'mAP', 'macro-AUC')
+        ] + [''] * (2 if per_class_thr else 1)
+        mode = (f'top-{self.topk}' if self.topk is not None else
+                f'thresholds of {self.thr_file}' if self.thr_file else
+                'per-class thr' if per_class_thr else f'thr={thr:g}')
         summary = ', '.join(f'{k} {100 * stats[k]:.2f}'
                             for k in ('CP', 'CR', 'CF1', 'OP', 'OR', 'OF1'))
-        table = format_table(
-            header,
-            rows,
-            title=f'multi-label ({mode})',
-            float_fmt='.2f',
-            footer=footer)
+        if stats['AUC-undefined']:
+            summary += (f"\n{stats['AUC-undefined']} classes without AUC "
+                        '(only positives or only negatives), left out of '
+                        'the macro AUC')
+        table = format_table(header, rows, title=f'multi-label ({mode})',
+                             float_fmt='.2f', footer=footer)
         MMLogger.get_current_instance().info(f'\n{table}\n{summary}')
