@@ -77,7 +77,7 @@ def work(name: str, case: str) -> dict:
     from mmengine.dataset import ClassBalancedDataset
     from mmengine.logging import MMLogger
 
-    from mmext.datasets import RepeatFactorDataset
+    from mmext.datasets.repeat_factor_dataset import RepeatFactorDataset
 
     # The wrapper logs its 80-row table on build; keep the output short.
     MMLogger.get_current_instance().setLevel(logging.WARNING)

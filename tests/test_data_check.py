@@ -7,8 +7,8 @@ import sys
 import pytest
 from mmengine.config import Config
 
-from mmext.utils.data_check import (DataCheckError, check_dataset_config,
-                                    check_voc_split)
+from mmext.datasets.config_check import check_dataset_config
+from mmext.datasets.voc_check import DataCheckError, check_voc_split
 from tools.misc.check_dataset import format_report, main, run
 
 TINY_CFG = 'configs/faster_rcnn/faster-rcnn_r18-tiny_fpn_tiny-voc0712.py'

@@ -9,14 +9,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from mmext.utils.data_check import check_voc_split
+from mmext.datasets.voc_check import check_voc_split
+from tests.helpers.paths import VOC_CLASSES
 from tools.misc.download_voc import (Archive, DownloadError, download_voc,
                                      extract, fetch)
 
-VOC_CLASSES = ('aeroplane', 'bicycle', 'bird', 'boat', 'bottle', 'bus', 'car',
-               'cat', 'chair', 'cow', 'diningtable', 'dog', 'horse',
-               'motorbike', 'person', 'pottedplant', 'sheep', 'sofa', 'train',
-               'tvmonitor')
 FAST = dict(retries=2, timeout=10, retry_wait=0, progress=False)
 
 

@@ -5,26 +5,13 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from mmengine.dataset import BaseDataset, ClassBalancedDataset
+from mmengine.dataset import ClassBalancedDataset
 
 from mmext.datasets.functional import (active_slots, balanced_class_frequency,
                                        compute_repeat_factors,
                                        expected_repeats, repeat_counts,
                                        repeat_indices)
-
-
-class ListDataset(BaseDataset):
-    """Minimal data set over an in-memory list of category lists."""
-
-    def __init__(self, cat_lists, **kwargs):
-        self._cat_lists = cat_lists
-        super().__init__(ann_file='', serialize_data=False, **kwargs)
-
-    def load_data_list(self):
-        return [dict(cats=list(c)) for c in self._cat_lists]
-
-    def get_cat_ids(self, idx):
-        return self.get_data_info(idx)['cats']
+from tests.helpers.repeat_factor import ListDataset
 
 
 def csr(cat_lists):

@@ -4,9 +4,10 @@ from collections import Counter
 import pytest
 from mmengine.registry import DATA_SAMPLERS, DATASETS, DefaultScope
 
-from mmext.datasets import RepeatFactorDataset, RepeatFactorSampler
+from mmext.datasets.repeat_factor_dataset import RepeatFactorDataset
+from mmext.datasets.samplers import RepeatFactorSampler
 from tests.dist_utils import run_distributed
-from tests.test_repeat_factor_dataset import THR, voc_cfg
+from tests.helpers.repeat_factor import THR, voc_cfg
 
 
 def build_wrapper(rounding='stochastic'):

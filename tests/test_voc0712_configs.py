@@ -5,7 +5,8 @@ import mmdet
 import pytest
 from mmengine.config import Config
 
-from mmext.utils.data_check import check_dataset_config, iter_dataset_leaves
+from mmext.datasets.config_check import check_dataset_config
+from mmext.datasets.nested import leaf_datasets
 
 MMDET_CFG = osp.join(
     osp.dirname(mmdet.__file__), '.mim', 'configs', 'pascal_voc',
@@ -53,7 +54,7 @@ def assert_durable_checkpoints(cfg: dict, ref: dict) -> None:
 
 
 def train_leaves(cfg: dict) -> list:
-    return list(iter_dataset_leaves(cfg['train_dataloader']['dataset']))
+    return list(leaf_datasets(cfg['train_dataloader']['dataset']))
 
 
 def test_main_config_changes_the_evaluator_and_checkpoint_hook(mmdet_cfg):

@@ -17,8 +17,9 @@ from mmengine.config import Config, DictAction
 from mmengine.evaluator import DumpResults
 
 import mmext  # noqa: F401  (allows mmengine checkpoints under torch>=2.6)
+from mmext.datasets.config_check import check_dataset_config
+from mmext.datasets.voc_check import DataCheckError
 from mmext.evaluation.results_json import DumpCocoResults, category_ids
-from mmext.utils.data_check import DataCheckError, check_dataset_config
 from mmext.utils.dist import setup_cpu_distributed
 from mmext.utils.run_config import build_runner, load_run_config
 

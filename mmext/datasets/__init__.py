@@ -1,8 +1,10 @@
-from .category_ids import ImageCategories, collect_image_categories
-from .class_balanced_dataset import RepeatFactorDataset
-from .samplers import RepeatFactorSampler
+"""Repeat-factor sampling and data set helpers.
 
-__all__ = [
-    'ImageCategories', 'RepeatFactorDataset', 'RepeatFactorSampler',
-    'collect_image_categories'
-]
+Importing this package imports nothing, so that the numpy-only core
+(:mod:`.functional`) loads without torch or mmengine. The registered
+modules, :mod:`.repeat_factor_dataset` (``mmext.RepeatFactorDataset``) and
+:mod:`.samplers` (``mmext.RepeatFactorSampler``), are imported by the
+registries on demand; :mod:`.nested` walks nested data sets,
+:mod:`.category_ids` reads their category ids, :mod:`.voc_check` and
+:mod:`.config_check` check VOC-style data before a run.
+"""

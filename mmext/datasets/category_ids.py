@@ -11,25 +11,28 @@ the functions captured when this module is imported:
   ``get_data_info`` and ``__len__`` are mmengine's: their field is read
   straight from the stored data infos, which skips ``get_data_info``'s
   per-call copy (the dominant cost on COCO-sized data);
-* wrappers that only re-index an inner data set (mmengine's
-  ``ClassBalancedDataset``, and any registered with
-  :func:`register_reindexing`): the inner ids are re-indexed.
+* mmengine's ``ClassBalancedDataset``, which only re-indexes the data set
+  it wraps: the inner ids are re-indexed.
 
 mmengine's ``ConcatDataset`` and ``RepeatDataset`` have no ``get_cat_ids``
-and are walked into; a data set without category ids of its own (mmengine's
-``BaseDataset.get_cat_ids`` raises ``NotImplementedError``) is read from its
-data infos' ``instances[].bbox_label`` or ``gt_label``. mmengine refuses
-those; reading them is an extension.
+and are walked into (:func:`mmext.datasets.nested.reindexed_parts`); any
+other data set with a ``get_cat_ids`` (mmext's ``RepeatFactorDataset``
+included) is called index by index. A data set without category ids of
+its own (mmengine's ``BaseDataset.get_cat_ids`` raises
+``NotImplementedError``) is read from its data infos'
+``instances[].bbox_label`` or ``gt_label``. mmengine refuses those; reading
+them is an extension. The stored infos are read through
+:func:`mmext.datasets.data_infos.stored_data_infos`.
 """
 import numbers
-import pickle
 import sys
-from typing import (Callable, Dict, Iterator, List, NamedTuple, Optional,
-                    Tuple)
+from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 import numpy as np
-from mmengine.dataset import (BaseDataset, ClassBalancedDataset,
-                              ConcatDataset, RepeatDataset)
+from mmengine.dataset import BaseDataset, ClassBalancedDataset
+
+from .data_infos import stored_data_infos
+from .nested import reindexed_parts
 
 # How the stock get_cat_ids read a data info: the field they use.
 _DET_FIELD = 'instances[].bbox_label'
@@ -77,28 +80,8 @@ _STOCK_FIELDS = _stock_fields()
 _NOT_IMPLEMENTED = upstream_function(BaseDataset, 'get_cat_ids')
 _RAW_INFO_METHODS = (upstream_function(BaseDataset, 'get_data_info'),
                      upstream_function(BaseDataset, '__len__'))
-# get_cat_ids of wrappers that only re-index an inner data set:
-# function -> (wrapper -> (inner data set, indices into it))
-_REINDEXING: Dict[Callable, Callable] = {}
-
-
-def register_reindexing(get_cat_ids: Optional[Callable],
-                        inner_and_indices: Callable) -> None:
-    """Walk into wrappers whose ``get_cat_ids`` is ``get_cat_ids``.
-
-    Args:
-        get_cat_ids (Callable, optional): The wrapper class's function (as
-            given by :func:`upstream_function`; None is ignored).
-        inner_and_indices (Callable): ``wrapper -> (inner, indices)``: the
-            wrapper's image ``i`` is the inner data set's ``indices[i]``.
-    """
-    if get_cat_ids is not None:
-        _REINDEXING[get_cat_ids] = inner_and_indices
-
-
-register_reindexing(
-    upstream_function(ClassBalancedDataset, 'get_cat_ids'),
-    lambda d: (d.dataset, np.asarray(d.repeat_indices, dtype=np.int64)))
+# get_cat_ids of the one wrapper whose ids are the inner data set's, re-indexed
+_REINDEXING = upstream_function(ClassBalancedDataset, 'get_cat_ids')
 
 
 class ImageCategories(NamedTuple):
@@ -182,18 +165,6 @@ def encode_category_ids(labels: np.ndarray,
     codes = np.array([code_of.setdefault(v, len(code_of)) for v in labels],
                      dtype=np.int64)
     return codes, list(code_of)[num_classes:]
-
-
-def _raw_data_infos(dataset: BaseDataset) -> Iterator[dict]:
-    """The stored data infos, without ``get_data_info``'s copies."""
-    if dataset.serialize_data:
-        view = memoryview(dataset.data_bytes)
-        start = 0
-        for end in dataset.data_address.tolist():
-            yield pickle.loads(view[start:end])
-            start = end
-    else:
-        yield from dataset.data_list
 
 
 def _infos_via_get_data_info(dataset) -> Iterator[dict]:
@@ -284,28 +255,26 @@ def collect_image_categories(dataset) -> ImageCategories:
     """
     name = describe_dataset(dataset)
     get_cat_ids = getattr(dataset, 'get_cat_ids', None)
-    if get_cat_ids is None:
-        if isinstance(dataset, ConcatDataset):
-            parts = [collect_image_categories(d) for d in dataset.datasets]
+    # None for a get_cat_ids set on the instance: called as it is
+    func = None if get_cat_ids is None else _function_of(get_cat_ids, dataset)
+    reindexes = func is not None and func is _REINDEXING
+    if get_cat_ids is None or reindexes:
+        parts = reindexed_parts(dataset)
+        if parts is not None:
+            cats = [collect_image_categories(inner).take(indices)
+                    for inner, indices in parts]
             return ImageCategories(
-                np.concatenate([p.labels for p in parts]),
-                np.concatenate([p.lengths for p in parts]),
-                parts[0].field if parts else '')
-        if isinstance(dataset, RepeatDataset):
-            inner = collect_image_categories(dataset.dataset)
-            n = len(inner.lengths)
-            return inner.take(np.arange(n * dataset.times) % n)
+                np.concatenate([c.labels for c in cats]),
+                np.concatenate([c.lengths for c in cats]),
+                cats[0].field if cats else '')
+    if get_cat_ids is None:
         if hasattr(dataset, 'get_data_info'):
             return _from_infos(_infos_via_get_data_info(dataset), None, name)
         raise ValueError(f'{name} has no category information: it has '
                          'neither get_cat_ids nor get_data_info')
-    func = _function_of(get_cat_ids, dataset)
-    if func in _REINDEXING:
-        inner, indices = _REINDEXING[func](dataset)
-        return collect_image_categories(inner).take(indices)
     if func is not None and (func in _STOCK_FIELDS
                              or func is _NOT_IMPLEMENTED):
-        infos = (_raw_data_infos(dataset) if _reads_raw_infos(dataset) else
+        infos = (stored_data_infos(dataset) if _reads_raw_infos(dataset) else
                  _infos_via_get_data_info(dataset))
         return _from_infos(infos, _STOCK_FIELDS.get(func), name)
     return _from_get_cat_ids(dataset, name)

@@ -7,7 +7,8 @@ from mmengine.config import Config
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from .data_check import DataCheckError, iter_dataset_leaves
+from mmext.datasets.nested import leaf_datasets
+from mmext.datasets.voc_check import DataCheckError
 
 LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 
@@ -41,7 +42,7 @@ def move_data_root(cfg: Config, new_root: str) -> None:
     for loader in LOADERS:
         if not cfg.get(loader) or not cfg[loader].get('dataset'):
             continue
-        for leaf in iter_dataset_leaves(cfg[loader]['dataset']):
+        for leaf in leaf_datasets(cfg[loader]['dataset']):
             root = leaf.get('data_root')
             # a dataset dict shared by two loaders moves once
             if not isinstance(root, str) or id(leaf) in moved:

@@ -11,14 +11,13 @@ Example:
     python tools/analysis/class_balance.py CONFIG --oversample-thr 0.1
 """
 import argparse
-import logging
 from typing import Optional
 
 from mmengine.config import Config, DictAction
-from mmengine.logging import MMLogger
-from mmengine.registry import DATASETS, init_default_scope
+from mmengine.registry import DATASETS, DefaultScope
 
-from mmext.datasets import RepeatFactorDataset
+from mmext.datasets.nested import find_dataset
+from mmext.datasets.repeat_factor_dataset import RepeatFactorDataset
 from mmext.visualization.class_balance import (format_class_balance_table,
                                                plot_class_balance)
 
@@ -47,19 +46,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def find_repeat_factor_dataset(dataset) -> Optional[RepeatFactorDataset]:
-    """The first ``RepeatFactorDataset`` in a (nested) data set, or None."""
-    if isinstance(dataset, RepeatFactorDataset):
-        return dataset
-    inner = ([getattr(dataset, 'dataset')] if hasattr(dataset, 'dataset')
-             else list(getattr(dataset, 'datasets', [])))
-    for d in inner:
-        found = find_repeat_factor_dataset(d)
-        if found is not None:
-            return found
-    return None
-
-
 def build_balanced_dataset(cfg: Config,
                            oversample_thr: Optional[float] = None,
                            rounding: Optional[str] = None
@@ -79,7 +65,6 @@ def build_balanced_dataset(cfg: Config,
         ValueError: If the training set has no wrapper and no
             ``oversample_thr`` is given.
     """
-    init_default_scope(cfg.get('default_scope', 'mmdet'))
     ds_cfg = cfg.train_dataloader.dataset
     overrides = {}
     if oversample_thr is not None:
@@ -92,15 +77,10 @@ def build_balanced_dataset(cfg: Config,
     elif oversample_thr is not None:
         ds_cfg = dict(
             type='mmext.RepeatFactorDataset', dataset=ds_cfg, **overrides)
-    # Quiet the wrapper's own log of the table: main() prints it.
-    logger = MMLogger.get_current_instance()
-    level = logger.level
-    logger.setLevel(logging.WARNING)
-    try:
+    with DefaultScope.overwrite_default_scope(
+            cfg.get('default_scope', 'mmdet')):
         dataset = DATASETS.build(ds_cfg)
-    finally:
-        logger.setLevel(level)
-    wrapper = find_repeat_factor_dataset(dataset)
+    wrapper = find_dataset(dataset, RepeatFactorDataset)
     if wrapper is None:
         raise ValueError('train_dataloader.dataset has no RepeatFactorDataset;'
                          ' pass --oversample-thr to preview one')

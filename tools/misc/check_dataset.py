@@ -19,8 +19,8 @@ from typing import Dict, List, Optional, Sequence
 
 from mmengine.config import Config, DictAction
 
-from mmext.utils.data_check import (DataCheckError, SplitReport,
-                                    check_dataset_config)
+from mmext.datasets.config_check import check_dataset_config
+from mmext.datasets.voc_check import DataCheckError, SplitReport
 from mmext.utils.run_config import merge_cfg_options
 from mmext.visualization import format_table
 
@@ -69,7 +69,7 @@ def run(config: str,
         cfg_options (dict, optional): Overrides, as ``--cfg-options``.
         quick (bool): Reuse the XML counts of an earlier passed check and
             do not decode the images (see
-            :func:`mmext.utils.data_check.check_dataset_config`); a full
+            :func:`mmext.datasets.config_check.check_dataset_config`); a full
             check decodes every image.
 
     Returns:

@@ -1,17 +1,11 @@
-"""Validate VOC-style data roots before a run starts.
+"""Check one split of a VOC-style data root before a run starts.
 
 mmdet and mmpretrain read the VOC XML files only when the dataset is built,
 and a missing split file or a broken XML then surfaces as a bare
-``FileNotFoundError`` or ``ParseError`` deep in the Runner. The functions here
-check a data root up front and raise one :class:`DataCheckError` that names
-every bad path and says what to do.
-
-Two entry points:
-
-- :func:`check_voc_split`: one split file of one VOC-style root.
-- :func:`check_dataset_config`: every VOC-style dataset of an mmengine config
-  (through ``RepeatDataset``, ``ConcatDataset``, ``ClassBalancedDataset`` or
-  any wrapper with ``dataset`` / ``datasets`` keys).
+``FileNotFoundError`` or ``ParseError`` deep in the Runner.
+:func:`check_voc_split` checks a split up front and raises one
+:class:`DataCheckError` that names every bad path and says what to do;
+:mod:`mmext.datasets.config_check` finds the splits a config uses.
 
 File existence is checked against one directory listing per folder (a set
 lookup per image instead of a ``stat``). Parsing the ~22k XML files of the
@@ -19,7 +13,9 @@ real VOC0712 takes a few seconds; ``quick=True`` skips it when the files are
 unchanged since a check that passed (see :class:`_Cache`), which is what the
 pre-check of every training start wants. ``check_images=True`` also decodes
 every image (JPEGs at 1/8 scale), so a truncated or corrupt JPEG is named
-before training rather than failing the data loader mid-epoch.
+before training rather than failing the data loader mid-epoch. Which boxes
+the training ``bbox_min_size`` filter ignores is decided by mmdet's own
+``XMLDataset`` parser, so the count follows mmdet's rule.
 """
 import hashlib
 import importlib
@@ -28,7 +24,8 @@ import os
 import os.path as osp
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
+from typing import (Callable, Dict, Iterable, List, Optional, Sequence, Set,
+                    Tuple)
 
 FIX_ROOT = ('run tools/misc/download_voc.py or fix data_root in your '
             'config')
@@ -119,18 +116,50 @@ def _text(elem: Optional[ET.Element], tag: str) -> Optional[str]:
     return child.text.strip()
 
 
+def mmdet_instance_parser(classes: Sequence[str],
+                          bbox_min_size: float) -> Callable:
+    """mmdet's parser of the objects of one VOC XML file, with its
+    ``bbox_min_size`` rule.
+
+    Args:
+        classes (Sequence[str]): Class names of the dataset.
+        bbox_min_size (float): The training filter's ``bbox_min_size``.
+
+    Returns:
+        Callable: ``XMLDataset._parse_instance_info``: ``ElementTree ->
+        list[dict]``, one dict per object of a class in ``classes``, whose
+        ``ignore_flag`` is 1 for difficult and too-small boxes.
+    """
+    from mmdet.datasets import XMLDataset  # only detection data uses it
+    dataset = XMLDataset(
+        ann_file='',
+        metainfo=dict(classes=tuple(classes)),
+        filter_cfg=dict(bbox_min_size=bbox_min_size),
+        pipeline=[],
+        lazy_init=True)
+    # load_data_list sets it; it would parse every file of the split
+    dataset.cat2label = {c: i for i, c in enumerate(classes)}
+    return dataset._parse_instance_info
+
+
 def _check_xml(xml_path: str, classes: Dict[str, int], report: SplitReport,
                strict_classes: bool, check_boxes: bool,
-               bbox_min_size: Optional[float]) -> List[str]:
+               parse_instances: Optional[Callable]) -> List[str]:
     """Parse one annotation file, add its objects to ``report``.
+
+    Args:
+        parse_instances (Callable, optional): mmdet's object parser (see
+            :func:`mmdet_instance_parser`), to count the boxes its
+            ``bbox_min_size`` rule ignores; None counts none.
 
     Returns:
         list[str]: Problems found, each naming ``xml_path``.
     """
     try:
-        root = ET.parse(xml_path).getroot()
+        tree = ET.parse(xml_path)
     except ET.ParseError as err:
         return [f'{xml_path} is not valid XML ({err}): {FIX_XML}']
+    root = tree.getroot()
     size = root.find('size')
     try:
         width = float(_text(size, 'width'))
@@ -142,7 +171,8 @@ def _check_xml(xml_path: str, classes: Dict[str, int], report: SplitReport,
 
     problems = []
     seen = set()
-    for i, obj in enumerate(root.iter('object')):
+    kept = []  # (name, difficult) of the objects mmdet keeps, in order
+    for i, obj in enumerate(root.findall('object')):
         where = f'{xml_path} object {i}'
         name = _text(obj, 'name')
         if name not in classes:
@@ -174,16 +204,16 @@ def _check_xml(xml_path: str, classes: Dict[str, int], report: SplitReport,
                     f'{y2:g}) outside the {width:g}x{height:g} image or with '
                     f'xmin >= xmax / ymin >= ymax: {FIX_XML}')
                 continue
-            # mmdet: ints minus one, then w or h < bbox_min_size -> ignored
-            if (bbox_min_size is not None and difficult == '0'
-                    and min(int(x2) - int(x1), int(y2) - int(y1)) <
-                    bbox_min_size):
-                report.small[name] += 1
+        kept.append((name, difficult == '1'))
         report.objects[name] += 1
         report.difficult[name] += difficult == '1'
         seen.add(name)
     for name in seen:
         report.images[name] += 1
+    if parse_instances is not None and not problems:
+        instances = parse_instances(tree)
+        for (name, difficult), inst in zip(kept, instances):
+            report.small[name] += inst['ignore_flag'] == 1 and not difficult
     return problems
 
 
@@ -234,7 +264,8 @@ def check_voc_split(split_file: str,
             Defaults to True.
         check_boxes (bool): Whether to check ``<bndbox>``. Defaults to True.
         bbox_min_size (float, optional): The training ``bbox_min_size``
-            filter, to count the boxes it ignores. Defaults to None.
+            filter, to count the boxes mmdet's ``XMLDataset`` ignores
+            under it. Defaults to None.
         check_images (bool): Decode every image, to find truncated or
             corrupt files (slow on the full data set; never skipped by
             ``quick``). Defaults to False.
@@ -293,9 +324,11 @@ def check_voc_split(split_file: str,
     if quick and cache.load(report):
         return report
     class_set = {c: i for i, c in enumerate(classes)}
+    parse_instances = None if bbox_min_size is None else \
+        mmdet_instance_parser(classes, bbox_min_size)
     for xml_path in _track(xml_paths, f'checking {split_file}', progress):
         problems += _check_xml(xml_path, class_set, report, strict_classes,
-                               check_boxes, bbox_min_size)
+                               check_boxes, parse_instances)
     if problems:
         raise DataCheckError(problems)
     cache.save(report)
@@ -363,172 +396,3 @@ def _track(items: Sequence, description: str, enabled: bool) -> Iterable:
         return items
     from rich.progress import track  # only the tools draw progress bars
     return track(items, description=description, total=len(items))
-
-
-# ----------------------------------------------------------------------------
-# configs
-
-
-def _join(root: Optional[str], path: str) -> str:
-    """mmengine's BaseDataset rule: relative paths hang off ``data_root``."""
-    return osp.join(root, path) if root and not osp.isabs(path) else path
-
-
-def _dataset_class(type_, default_scope: Optional[str]):
-    """The class a dataset ``type`` resolves to, or None if it does not."""
-    if not isinstance(type_, str):
-        return type_
-    scope, _, name = type_.rpartition('.')
-    scope = scope or default_scope or 'mmengine'
-    try:
-        registry = importlib.import_module(f'{scope}.registry').DATASETS
-    except ImportError:
-        return None
-    # mmengine resolves 'scope.Name' from any registry of the hierarchy
-    return registry.get(f'{scope}.{name}')
-
-
-def _voc_leaf(cfg: dict, cls) -> Optional[dict]:
-    """The :func:`check_voc_split` arguments of a VOC-style dataset config.
-
-    Mirrors how mmdet's ``XMLDataset`` and mmpretrain's ``VOC`` build their
-    paths; None for any other dataset.
-    """
-    mro = {f'{c.__module__.split(".")[0]}.{c.__name__}' for c in cls.__mro__}
-    root = cfg.get('data_root')
-    if cfg.get('backend_args') or (root and '://' in root):
-        return None  # remote storage: nothing to check on the local disk
-    metainfo = cfg.get('metainfo')
-    custom = isinstance(metainfo, dict) and 'classes' in metainfo
-    classes = metainfo['classes'] if custom else (
-        getattr(cls, 'METAINFO', {}).get('classes'))
-    if 'mmdet.XMLDataset' in mro:
-        prefix = cfg.get('data_prefix') or {}
-        sub_root = _join(root, prefix.get('sub_data_root', ''))
-        filter_cfg = cfg.get('filter_cfg') or {}
-        return dict(
-            split_file=_join(root, cfg.get('ann_file', '')),
-            img_dir=osp.join(sub_root, cfg.get('img_subdir', 'JPEGImages')),
-            ann_dir=osp.join(sub_root, cfg.get('ann_subdir', 'Annotations')),
-            classes=classes,
-            strict_classes=not custom,
-            bbox_min_size=None if cfg.get('test_mode') else
-            filter_cfg.get('bbox_min_size'))
-    if 'mmpretrain.VOC' in mro:
-        split = cfg.get('split', 'trainval')
-        set_path = cfg.get('image_set_path') or osp.join(
-            'ImageSets', 'Main', f'{split}.txt')
-        prefix = cfg.get('data_prefix',
-                         dict(img_path='JPEGImages', ann_path='Annotations'))
-        if isinstance(prefix, str):
-            prefix = dict(img_path=prefix)
-        ann = prefix.get('ann_path')
-        return dict(
-            split_file=_join(root, set_path),
-            img_dir=_join(root, prefix['img_path']),
-            ann_dir=None if ann is None else _join(root, ann),
-            classes=classes,
-            strict_classes=not custom,
-            check_boxes=False)  # classification reads names only
-    return None
-
-
-def iter_dataset_leaves(dataset_cfg: dict) -> Iterable[dict]:
-    """Yield the innermost dataset configs under any wrapper.
-
-    A wrapper is a dict with a ``dataset`` (``RepeatDataset``,
-    ``ClassBalancedDataset``, ...) or ``datasets`` (``ConcatDataset``) key.
-
-    Args:
-        dataset_cfg (dict): A ``dataset=`` config of a dataloader.
-
-    Yields:
-        dict: Each leaf dataset config.
-    """
-    if isinstance(dataset_cfg.get('datasets'), (list, tuple)):
-        for sub in dataset_cfg['datasets']:
-            yield from iter_dataset_leaves(sub)
-    elif isinstance(dataset_cfg.get('dataset'), dict):
-        yield from iter_dataset_leaves(dataset_cfg['dataset'])
-    else:
-        yield dataset_cfg
-
-
-def check_dataset_config(cfg,
-                         splits: Sequence[str] = ('train', 'val', 'test'),
-                         quick: bool = False,
-                         check_images: bool = False,
-                         progress: bool = False) -> Dict[str, SplitReport]:
-    """Check every VOC-style dataset that a config's dataloaders use.
-
-    Walks ``<split>_dataloader.dataset`` for each of ``splits`` through the
-    dataset wrappers and checks each mmdet ``XMLDataset`` (``VOCDataset``
-    and subclasses) and mmpretrain ``VOC`` leaf with
-    :func:`check_voc_split`. Other dataset types (COCO json, remote
-    storage) are left alone. Problems of all leaves are gathered into one
-    error, each listed once: a data root or split file that several
-    dataloaders share (val and test, typically) is checked once.
-
-    Args:
-        cfg (Config | dict): A loaded mmengine config.
-        splits (Sequence[str]): Dataloaders to check: ``train``, ``val``,
-            ``test``; missing ones are skipped. Defaults to all three.
-        quick (bool): Skip parsing the XML files unchanged since an earlier
-            check passed (see :func:`check_voc_split`). Defaults to False.
-        check_images (bool): Decode every image (see
-            :func:`check_voc_split`). Defaults to False.
-        progress (bool): Show progress bars. Defaults to False.
-
-    Returns:
-        dict[str, SplitReport]: Reports by split file path, in config order;
-        a split file used by several dataloaders is checked once.
-
-    Raises:
-        DataCheckError: Naming every problem found and what to do.
-    """
-    default_scope = cfg.get('default_scope')
-    reports: Dict[str, SplitReport] = {}
-    # per bad data root its dataloaders, per bad split file its problems;
-    # both keep first-seen order and list a shared path once
-    missing_roots: Dict[str, List[str]] = {}
-    failed: Dict[str, List[str]] = {}
-    for split in splits:
-        loader = cfg.get(f'{split}_dataloader')
-        if not loader or not loader.get('dataset'):
-            continue
-        for leaf in iter_dataset_leaves(loader['dataset']):
-            cls = _dataset_class(leaf.get('type'), default_scope)
-            args = _voc_leaf(leaf, cls) if cls is not None else None
-            if args is None:
-                continue
-            root = leaf.get('data_root')
-            if root and not osp.isdir(root):
-                roles = missing_roots.setdefault(root, [])
-                roles += [split] if split not in roles else []
-                continue
-            if args['split_file'] in reports:
-                roles = reports[args['split_file']].roles
-                roles += [split] if split not in roles else []
-                continue
-            if args['split_file'] in failed:
-                continue
-            try:
-                report = check_voc_split(
-                    **args, quick=quick, check_images=check_images,
-                    progress=progress)
-            except DataCheckError as err:
-                failed[args['split_file']] = err.problems
-                continue
-            report.roles.append(split)
-            report.data_root = root
-            reports[report.split_file] = report
-    problems = [
-        f'data root {root} (of the {", ".join(roles)} '
-        f'dataset{"s" if len(roles) > 1 else ""}) not found: {FIX_ROOT}'
-        for root, roles in missing_roots.items()
-    ]
-    problems += [p for split_problems in failed.values()
-                 for p in split_problems]
-    if problems:
-        raise DataCheckError(list(dict.fromkeys(problems)))
-    return reports

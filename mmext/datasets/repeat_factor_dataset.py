@@ -9,8 +9,7 @@ from mmengine.logging import print_log
 
 from mmext.registry import DATASETS
 from .category_ids import (collect_image_categories, describe_dataset,
-                           encode_category_ids, register_reindexing,
-                           upstream_function)
+                           encode_category_ids)
 from .functional import (ROUNDINGS, active_slots, check_oversample_thr,
                          compute_repeat_factors, expected_repeats,
                          repeat_counts, repeat_indices)
@@ -36,8 +35,9 @@ class RepeatFactorDataset:
     f(c) is the fraction of images that contain category c (LVIS repeat
     factor sampling). Unlike mmengine's ``ClassBalancedDataset`` it wraps
     ``ConcatDataset`` (VOC07+12), ``RepeatDataset``, mmdet and mmpretrain
-    (multi-label) data sets, logs a per-class table on build, and can round
-    stochastically.
+    (multi-label) data sets and can round stochastically. It logs one line
+    on build; ``tools/analysis/class_balance.py`` prints the per-class table
+    (:func:`mmext.visualization.class_balance.format_class_balance_table`).
 
     Categories are what the wrapped data set's ``get_cat_ids`` returns,
     whether defined on its class, set on the instance or patched onto a
@@ -163,18 +163,11 @@ class RepeatFactorDataset:
             self.repeat_factors.image_ids,
             np.arange(self.repeat_factors.num_images + 1))
         self._fully_initialized = True
-        self._log_table(name)
-
-    def _log_table(self, name: str) -> None:
-        # Local import: visualization imports the functional core of this
-        # package.
-        from mmext.visualization.class_balance import \
-            format_class_balance_table
-        table = format_class_balance_table(self.class_names,
-                                           self.repeat_factors,
-                                           self.rounding, self.oversample_thr)
         print_log(
-            f'RepeatFactorDataset over {name}\n{table}',
+            f'RepeatFactorDataset over {name}: {self.repeat_factors.num_images}'
+            f' images -> {len(self.slot_to_image)} slots '
+            f'(t={self.oversample_thr:g}, {self.rounding}, expected '
+            f'{self.expected_length()} per epoch)',
             logger='current',
             level=logging.INFO)
 
@@ -243,7 +236,3 @@ class RepeatFactorDataset:
         """Not supported: a subset of repeated slots is ambiguous."""
         self.get_subset_(indices)
 
-
-register_reindexing(
-    upstream_function(RepeatFactorDataset, 'get_cat_ids'),
-    lambda d: (d.dataset, d.slot_to_image))
