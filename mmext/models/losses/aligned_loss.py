@@ -8,14 +8,7 @@ from torch import Tensor, nn
 from mmext.registry import MODELS
 from .aligned_functional import (ciou_loss, giou_loss, quality_focal_loss,
                                  soft_targets)
-
-REDUCTIONS = ('none', 'mean', 'sum')
-
-
-def _check_reduction(reduction: str) -> None:
-    if reduction not in REDUCTIONS:
-        raise ValueError(f'reduction must be one of {REDUCTIONS}, got '
-                         f'{reduction!r}')
+from .reduction import check_reduction
 
 
 @MODELS.register_module()
@@ -51,7 +44,7 @@ class AlignedQualityFocalLoss(nn.Module):
         super().__init__()
         if not use_sigmoid:
             raise ValueError('AlignedQualityFocalLoss needs use_sigmoid=True')
-        _check_reduction(reduction)
+        check_reduction(reduction)
         self.use_sigmoid = use_sigmoid
         self.beta = beta
         self.reduction = reduction
@@ -79,7 +72,7 @@ class AlignedQualityFocalLoss(nn.Module):
             Tensor: the loss.
         """
         reduction = reduction_override or self.reduction
-        _check_reduction(reduction)
+        check_reduction(reduction)
         if isinstance(target, (tuple, list)):
             labels, scores = target
             target = soft_targets(labels, scores, pred.shape[1])
@@ -122,7 +115,7 @@ class AlignedIoULoss(nn.Module):
         if mode not in self.MODES:
             raise ValueError(f'mode must be one of {tuple(self.MODES)}, got '
                              f'{mode!r}')
-        _check_reduction(reduction)
+        check_reduction(reduction)
         self.mode = mode
         self.eps = eps
         self.reduction = reduction
@@ -148,7 +141,7 @@ class AlignedIoULoss(nn.Module):
             Tensor: the loss.
         """
         reduction = reduction_override or self.reduction
-        _check_reduction(reduction)
+        check_reduction(reduction)
         if weight is not None and not torch.any(weight > 0):
             # no positive weight: a zero that keeps the graph connected
             if pred.dim() == weight.dim() + 1:

@@ -1,102 +1,27 @@
-"""Multi-label losses on logits: BCE, focal and asymmetric (ASL).
+"""Registered multi-label losses on logits: BCE, focal and asymmetric (ASL).
 
 All three share one calling convention, that of mmpretrain's losses, so
 they drop into ``MultiLabelLinearClsHead(loss=...)``: ``pred`` logits and
 ``target`` of shape (N, C), target values in [0, 1] (soft labels allowed)
 or -1 for "ignore this label" (e.g. VOC difficult), which contributes
-neither loss nor gradient and is left out of the ``'mean'`` count.
+neither loss nor gradient and is left out of the ``'mean'`` count. The
+math is in :mod:`.multilabel_functional`; weighting and reduction are
+mmdet's ``weight_reduce_loss``, as for the aligned losses.
 """
 from typing import Optional, Sequence
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
+from mmdet.models.losses.utils import weight_reduce_loss
 
 from mmext.registry import MODELS
+from .multilabel_functional import (multilabel_asymmetric_loss,
+                                    multilabel_bce_loss, multilabel_focal_loss)
+from .reduction import check_reduction
 
 __all__ = [
-    'MultiLabelBCELoss', 'MultiLabelFocalLoss', 'MultiLabelAsymmetricLoss',
-    'multilabel_bce_loss', 'multilabel_focal_loss',
-    'multilabel_asymmetric_loss'
+    'MultiLabelBCELoss', 'MultiLabelFocalLoss', 'MultiLabelAsymmetricLoss'
 ]
-
-
-def multilabel_bce_loss(pred: torch.Tensor,
-                        target: torch.Tensor,
-                        pos_weight: Optional[torch.Tensor] = None
-                        ) -> torch.Tensor:
-    """Element-wise binary cross-entropy with logits.
-
-    Args:
-        pred (torch.Tensor): Logits of shape (N, C).
-        target (torch.Tensor): Targets in [0, 1] of shape (N, C).
-        pos_weight (torch.Tensor, optional): Weight of positive examples
-            per class, shape (C,).
-
-    Returns:
-        torch.Tensor: Loss of shape (N, C).
-    """
-    return F.binary_cross_entropy_with_logits(
-        pred, target, pos_weight=pos_weight, reduction='none')
-
-
-def multilabel_focal_loss(pred: torch.Tensor,
-                          target: torch.Tensor,
-                          gamma: float = 2.0,
-                          alpha: float = 0.25) -> torch.Tensor:
-    """Element-wise sigmoid focal loss (Lin et al., 2017).
-
-    Args:
-        pred (torch.Tensor): Logits of shape (N, C).
-        target (torch.Tensor): Targets in [0, 1] of shape (N, C).
-        gamma (float): Focusing exponent. Defaults to 2.0.
-        alpha (float): Weight of positives; negatives get ``1 - alpha``.
-            Defaults to 0.25.
-
-    Returns:
-        torch.Tensor: Loss of shape (N, C).
-    """
-    prob = pred.sigmoid()
-    # probability of the wrong answer, the base of the modulating factor
-    p_wrong = (1 - prob) * target + prob * (1 - target)
-    focal_weight = (alpha * target + (1 - alpha) *
-                    (1 - target)) * p_wrong.pow(gamma)
-    return F.binary_cross_entropy_with_logits(
-        pred, target, reduction='none') * focal_weight
-
-
-def multilabel_asymmetric_loss(pred: torch.Tensor,
-                               target: torch.Tensor,
-                               gamma_pos: float = 0.0,
-                               gamma_neg: float = 4.0,
-                               clip: Optional[float] = 0.05,
-                               eps: float = 1e-8) -> torch.Tensor:
-    """Element-wise asymmetric loss (Ridnik et al., ICCV 2021).
-
-    Negatives use the shifted probability ``max(p - clip, 0)``, which
-    discards very easy negatives, and a stronger focusing exponent.
-
-    Args:
-        pred (torch.Tensor): Logits of shape (N, C).
-        target (torch.Tensor): Targets in [0, 1] of shape (N, C).
-        gamma_pos (float): Focusing exponent of positives. Defaults to 0.
-        gamma_neg (float): Focusing exponent of negatives. Defaults to 4.
-        clip (float, optional): Probability margin of negatives; None or
-            a value <= 0 disables it (as mmpretrain). Defaults to 0.05.
-        eps (float): Lower clamp of the probability inside the log.
-            Defaults to 1e-8.
-
-    Returns:
-        torch.Tensor: Loss of shape (N, C).
-    """
-    prob = pred.sigmoid()
-    neg_prob = 1 - prob
-    if clip is not None and clip > 0:
-        neg_prob = (neg_prob + clip).clamp(max=1)
-    # probability of the right answer
-    p_right = neg_prob * (1 - target) + prob * target
-    weight = (1 - p_right).pow(gamma_pos * target + gamma_neg * (1 - target))
-    return -torch.log(p_right.clamp(min=eps)) * weight
 
 
 class _MultiLabelLoss(nn.Module):
@@ -113,8 +38,7 @@ class _MultiLabelLoss(nn.Module):
                  loss_weight: float = 1.0,
                  class_weight: Optional[Sequence[float]] = None) -> None:
         super().__init__()
-        if reduction not in ('none', 'mean', 'sum'):
-            raise ValueError(f'unknown reduction {reduction!r}')
+        check_reduction(reduction)
         self.reduction = reduction
         self.loss_weight = loss_weight
         self.class_weight = (None if class_weight is None else
@@ -149,27 +73,22 @@ class _MultiLabelLoss(nn.Module):
             raise ValueError(f'pred {tuple(pred.shape)} and target '
                              f'{tuple(target.shape)} must have one shape')
         reduction = reduction_override or self.reduction
-        if reduction not in ('none', 'mean', 'sum'):
-            raise ValueError(f'unknown reduction {reduction!r}')
+        check_reduction(reduction)
         target = target.to(pred.dtype)
         valid = target >= 0
         loss = self.elementwise(pred, target.clamp(min=0))
-        loss = loss * valid
+        weights = valid.to(loss.dtype)
         if self.class_weight is not None:
-            loss = loss * self.class_weight.to(loss)
+            weights = weights * self.class_weight.to(loss)
         if weight is not None:
             weight = weight.to(loss)
-            loss = loss * (weight.reshape(-1, 1) if weight.dim() == 1 else
-                           weight)
-        if reduction == 'none':
-            return self.loss_weight * loss
-        if reduction == 'sum':
-            if avg_factor is not None:
-                raise ValueError('avg_factor needs reduction="mean"')
-            return self.loss_weight * loss.sum()
-        if avg_factor is None:
+            weights = weights * (weight.reshape(-1, 1) if weight.dim() == 1
+                                 else weight)
+        if reduction == 'mean' and avg_factor is None:
+            # the mean over the labels that are not ignored
             avg_factor = valid.sum().clamp(min=1)
-        return self.loss_weight * loss.sum() / avg_factor
+        return self.loss_weight * weight_reduce_loss(loss, weights, reduction,
+                                                     avg_factor)
 
 
 @MODELS.register_module()
