@@ -155,15 +155,15 @@ def check_iou_thrs(iou_thrs) -> np.ndarray:
     return thrs
 
 
-def _entry(kind: str, n: int, entry) -> str:
+def entry_name(kind: str, n: int, entry) -> str:
     """``result #3 (id 7, image_id 12)``: the keys a user can search for."""
     keys = [f'{k} {entry[k]!r}' for k in ('id', 'image_id')
             if isinstance(entry, dict) and k in entry]
     return f'{kind} #{n}' + (f' ({", ".join(keys)})' if keys else '')
 
 
-def check_coco_entries(kind: str, entries: Sequence,
-                       with_score: bool) -> Tuple[np.ndarray, ...]:
+def check_coco_entries(kind: str, entries: Sequence, with_score: bool,
+                       start: int = 0) -> Tuple[np.ndarray, ...]:
     """Boxes (and scores) of COCO json entries, validated as given.
 
     Each entry must be an object whose ``bbox`` is 4 finite numbers
@@ -176,6 +176,8 @@ def check_coco_entries(kind: str, entries: Sequence,
         kind (str): ``'annotation'`` or ``'result'``, used in messages.
         entries (Sequence[dict]): The json entries, in file order.
         with_score (bool): Whether each entry needs a ``score``.
+        start (int): Position in the file of the first entry (a slice of
+            a file is checked at a time). Defaults to 0.
 
     Returns:
         tuple: ``(N, 4)`` float64 ``xywh`` boxes and, with ``with_score``,
@@ -188,7 +190,7 @@ def check_coco_entries(kind: str, entries: Sequence,
     n = len(entries)
     for i, entry in enumerate(entries):
         if not isinstance(entry, dict):
-            raise ValueError(f'{kind} #{i} is not a json object: '
+            raise ValueError(f'{kind} #{start + i} is not a json object: '
                              f'{entry!r:.80}')
     fields = [('bbox', (n, 4))] + ([('score', (n, ))] if with_score else [])
     out = []
@@ -200,13 +202,14 @@ def check_coco_entries(kind: str, entries: Sequence,
                      if _finite_array(v, shape[1:]) is None)
             what = ('4 finite numbers [x, y, width, height]'
                     if name == 'bbox' else 'a finite number')
-            raise ValueError(f'{_entry(kind, i, entries[i])}: {name} '
-                             f'{values[i]!r} must be {what}')
+            where = entry_name(kind, start + i, entries[i])
+            raise ValueError(f'{where}: {name} {values[i]!r} must be '
+                             f'{what}')
         out.append(arr)
     bad = np.flatnonzero((out[0][:, 2:] < 0).any(axis=1))
     if bad.size:
         i = int(bad[0])
-        raise ValueError(f'{_entry(kind, i, entries[i])}: bbox '
+        raise ValueError(f'{entry_name(kind, start + i, entries[i])}: bbox '
                          f"{entries[i]['bbox']!r} [x, y, width, height] has "
                          'a negative width or height')
     return tuple(out)

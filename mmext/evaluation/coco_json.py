@@ -1,0 +1,391 @@
+"""COCO-format GT and results json files -> one :class:`DetectionArrays`.
+
+The fast path of ``tools/analysis/eval_dets.py --gt-json --res-json``:
+orjson parses, columns become arrays in one go, ids are mapped with a
+sorted search, and nothing is held per image. Numpy and orjson only.
+
+Why it is fast, and small:
+
+* a results file is a flat list of small objects; it is read in blocks and
+  parsed a slice of whole entries at a time (cut where ``}``, ``,`` and
+  ``{`` meet between entries), so only one slice of Python objects lives
+  at once. A cut that is not between two entries (inside a string or a
+  nested value) leaves a slice that is not valid JSON; then, and for any
+  other parse error, the whole file is parsed at once, which reports
+  errors with the file's own line and column;
+* Python's cyclic garbage collector is paused while parsing: it would
+  otherwise walk the millions of fresh containers again and again (three
+  times the parse itself), and JSON values cannot form cycles.
+
+Rules, as pycocotools reads the files: images are ordered by id (the order
+that breaks score ties), classes by category id; ``bbox`` is ``[x, y,
+width, height]``. An annotation with ``"difficult": 1`` or ``"ignore": 1``
+is an ignore region (``gt_ignore``), ``"iscrowd": 1`` a crowd region;
+``area`` defaults to the box area; annotation ids are kept (``gt_ids``) for
+pycocotools' handling of id 0 (see :func:`~.functional.coco.coco_eval`).
+
+Every error names the file and the entry (its position, ``id`` and
+``image_id``): not JSON, not a COCO file, duplicate image or category ids,
+a malformed ``bbox``, ``score`` or ``area``, an unknown image or category.
+"""
+import contextlib
+import gc
+import itertools
+import math
+from typing import Iterator, List, Sequence, Tuple
+
+import numpy as np
+import orjson
+
+from .functional.checks import check_coco_entries, entry_name
+from .functional.records import DetectionArrays
+
+#: bytes read at once from a results file
+_BLOCK_BYTES = 8 << 20
+
+
+def load_coco_detections(gt_file: str,
+                         res_file: str) -> Tuple[DetectionArrays, List[str]]:
+    """Detections and GT of a COCO GT json and a COCO results json.
+
+    The cyclic garbage collector is paused meanwhile (see the module
+    docstring); the parsed json is freed before it resumes.
+
+    Args:
+        gt_file (str): COCO ground truth (``images``, ``categories``,
+            ``annotations``).
+        res_file (str): Results: a list of ``{image_id, category_id, bbox,
+            score}`` (or a dict whose ``annotations`` is that list).
+
+    Returns:
+        tuple: ``(arrays, class names)``; boxes ``xywh`` as in the files,
+        entries in file order, images by sorted id.
+
+    Raises:
+        ValueError: Naming the file and, where one is at fault, the entry.
+    """
+    with _gc_paused():
+        return _load(gt_file, res_file)
+
+
+def _load(gt_file: str, res_file: str) -> Tuple[DetectionArrays, List[str]]:
+    gt = read_json(gt_file)
+    try:
+        img_ids, cats = _images_and_categories(gt)
+        images = _IdIndex(img_ids)
+        categories = _IdIndex([c['id'] for c in cats])
+        anns = gt.get('annotations', [])
+        if not isinstance(anns, list):
+            raise ValueError("'annotations' is not a list")
+        g = _entry_columns('annotation', anns, 0, images, categories,
+                           with_score=False)
+        gt_extra = _annotation_flags(anns, g['boxes'])
+    except ValueError as err:
+        raise ValueError(f'{gt_file}: {err}') from None
+    del gt, anns
+    try:
+        try:
+            parts = [
+                _entry_columns('result', entries, start, images, categories,
+                               with_score=True)
+                for start, entries in _result_slices(res_file)
+            ]
+        except _NotSliceable:
+            entries = results_list(read_json(res_file), res_file)
+            parts = [_entry_columns('result', entries, 0, images,
+                                    categories, with_score=True)]
+            del entries
+    except ValueError as err:
+        if str(err).startswith(res_file):
+            raise
+        raise ValueError(f'{res_file}: {err}') from None
+    d = _concat(parts)
+    del parts
+    arrays = DetectionArrays(
+        det_boxes=d['boxes'], det_scores=d['scores'], det_labels=d['labels'],
+        det_imgs=d['imgs'], gt_boxes=g['boxes'], gt_labels=g['labels'],
+        gt_imgs=g['imgs'], gt_ignore=gt_extra['ignore'],
+        gt_crowd=gt_extra['crowd'], num_classes=len(cats),
+        img_ids=list(img_ids), box_format='xywh', gt_areas=gt_extra['areas'],
+        gt_ids=gt_extra['ids'])
+    names = [str(c.get('name', c['id'])) for c in cats]
+    return arrays, names
+
+
+def read_json(path: str):
+    """The content of a json file; a parse error names the file."""
+    with open(path, 'rb') as f:
+        data = f.read()
+    return _parse(data, path)
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection inside (JSON values have no cycles)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _parse(data: bytes, path: str):
+    with _gc_paused():
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError as err:
+            raise ValueError(f'{path} is not valid JSON: {err}') from None
+
+
+def _result_slices(res_file: str) -> Iterator[Tuple[int, list]]:
+    """``(position of the first entry, entries)`` of a results file, a
+    slice of whole entries at a time (see the module docstring).
+
+    Raises:
+        _NotSliceable: When the file is not a bare list or a slice does not
+            parse: the caller parses the whole file instead.
+    """
+    start = 0
+    for text in _entry_texts(res_file):
+        with _gc_paused():
+            try:
+                entries = orjson.loads(text)
+            except orjson.JSONDecodeError:
+                raise _NotSliceable from None
+        yield start, entries
+        start += len(entries)
+
+
+class _NotSliceable(Exception):
+    """The file is not a bare list of entries: parse it whole."""
+
+
+def _entry_texts(path: str) -> Iterator[bytes]:
+    """JSON arrays of consecutive whole entries of a top-level list."""
+    with open(path, 'rb') as f:
+        head = f.read(_BLOCK_BYTES).lstrip()
+        if not head.startswith(b'['):
+            raise _NotSliceable
+        if head[1:].lstrip().startswith(b']'):
+            raise _NotSliceable  # empty (or malformed): parse it whole
+        pending = head[1:]
+        while True:
+            block = f.read(_BLOCK_BYTES)
+            pending += block
+            if not block:
+                yield b'[' + pending
+                return
+            end, cut = _last_entry_bounds(pending)
+            if cut:
+                yield b''.join((b'[', memoryview(pending)[:end], b']'))
+                pending = pending[cut:]
+
+
+def _last_entry_bounds(text: bytes) -> Tuple[int, int]:
+    """``(end, start)``: the last ``{`` preceded by ``}`` and ``,``
+    (whitespace between) starts an entry at ``start``, the one before ends
+    at ``end`` (after its ``}``); ``(0, 0)`` if there is none."""
+    search_end = len(text)
+    while True:
+        pos = text.rfind(b'{', 0, search_end)
+        if pos <= 0:
+            return 0, 0
+        base = max(0, pos - 64)
+        before = text[base:pos].rstrip()
+        closed = before[:-1].rstrip()
+        if before.endswith(b',') and closed.endswith(b'}'):
+            return base + len(closed), pos
+        search_end = pos
+
+
+def results_list(res, res_file: str) -> list:
+    if isinstance(res, dict) and 'annotations' in res:
+        res = res['annotations']
+    if not isinstance(res, list):
+        raise ValueError(f'{res_file}: expected a list of results '
+                         '{image_id, category_id, bbox, score}, got '
+                         f'{type(res).__name__}')
+    return res
+
+
+def _images_and_categories(gt) -> Tuple[list, list]:
+    """Sorted image ids and categories sorted by id, checked."""
+    if not isinstance(gt, dict) or not all(
+            isinstance(gt.get(k), list) for k in ('images', 'categories')):
+        raise ValueError("not a COCO ground-truth file (needs 'images' and "
+                         "'categories' lists)")
+    img_ids = [_id_of('image', i, img) for i, img in enumerate(gt['images'])]
+    cats = gt['categories']
+    cat_ids = [_id_of('category', i, c) for i, c in enumerate(cats)]
+    for what, ids in (('image', img_ids), ('category', cat_ids)):
+        seen = set()
+        for i in ids:
+            if i in seen:
+                raise ValueError(f'duplicate {what} id {i!r}')
+            seen.add(i)
+    try:
+        order = sorted(range(len(img_ids)), key=img_ids.__getitem__)
+        cat_order = sorted(range(len(cats)), key=cat_ids.__getitem__)
+    except TypeError:
+        raise ValueError('image and category ids must be all numbers or '
+                         'all strings') from None
+    return [img_ids[i] for i in order], [cats[i] for i in cat_order]
+
+
+def _id_of(what: str, i: int, entry):
+    if not isinstance(entry, dict) or 'id' not in entry:
+        raise ValueError(f'{what} #{i} has no id: {entry!r:.80}')
+    if isinstance(entry['id'], (list, dict)):
+        raise ValueError(f"{what} #{i}: id {entry['id']!r:.80} is not a "
+                         'number or string')
+    return entry['id']
+
+
+def _entry_columns(kind: str, entries: list, start: int, images: '_IdIndex',
+                   categories: '_IdIndex', with_score: bool) -> dict:
+    """``boxes``, ``imgs``, ``labels`` (and ``scores``) of json entries.
+
+    ``start`` is the position of the first entry in its file (messages).
+    """
+    columns = _fast_columns(entries, with_score)
+    if columns is None:  # find the entry to blame (raises on a bad box)
+        arrays = check_coco_entries(kind, entries, with_score, start=start)
+        columns = dict(boxes=arrays[0],
+                       imgs=[e.get('image_id') for e in entries],
+                       cats=[e.get('category_id') for e in entries])
+        if with_score:
+            columns['scores'] = arrays[1]
+    imgs = images.positions(columns.pop('imgs'))
+    if (imgs < 0).any():
+        n = int(np.flatnonzero(imgs < 0)[0])
+        value = entries[n].get('image_id')
+        raise ValueError(
+            f'{kind} #{start + n} has unknown image_id {value!r} (known ids '
+            f'look like {images.ids[0]!r})' if len(images.ids) else
+            f'{kind} #{start + n}: there are no images')
+    labels = categories.positions(columns.pop('cats'))
+    if (labels < 0).any():
+        n = int(np.flatnonzero(labels < 0)[0])
+        raise ValueError(
+            f"{kind} #{start + n} (image {entries[n].get('image_id')!r}) has "
+            f"unknown category_id {entries[n].get('category_id')!r} (known: "
+            f'{list(categories.ids)})')
+    return dict(columns, imgs=imgs, labels=labels)
+
+
+def _fast_columns(entries: list, with_score: bool):
+    """The columns of well-formed entries, or None if anything is off."""
+    if not entries:
+        return None
+    try:
+        bbox_lists = [e['bbox'] for e in entries]
+        if set(map(len, bbox_lists)) != {4}:
+            return None
+        # one flat pass is twice as fast as np.array on nested lists
+        boxes = np.fromiter(itertools.chain.from_iterable(bbox_lists),
+                            np.float64, count=4 * len(entries)).reshape(-1, 4)
+        columns = dict(boxes=boxes,
+                       imgs=[e['image_id'] for e in entries],
+                       cats=[e['category_id'] for e in entries])
+        if with_score:
+            columns['scores'] = np.fromiter([e['score'] for e in entries],
+                                            np.float64, count=len(entries))
+    except (KeyError, TypeError, ValueError):
+        return None
+    if not np.isfinite(boxes).all() or (boxes[:, 2:] < 0).any():
+        return None
+    if with_score and not np.isfinite(columns['scores']).all():
+        return None
+    return columns
+
+
+class _IdIndex:
+    """Position of ids in a sorted id list: a sorted search when all are
+    ints, a dict lookup otherwise (as pycocotools' dicts compare ids)."""
+
+    def __init__(self, ids: Sequence):
+        self.ids = list(ids)
+        self._ints = _int_array(self.ids)
+        self._dict = self._table = None
+
+    def positions(self, values: list) -> np.ndarray:
+        """``(N,)`` int64 position of each value, -1 if unknown."""
+        ints = _int_array(values) if self._ints is not None else None
+        if ints is not None and len(self.ids):
+            return self._int_positions(ints)
+        if self._dict is None:
+            self._dict = {}
+            for i, k in enumerate(self.ids):
+                self._dict.setdefault(k, i)
+        return np.array([_lookup(self._dict, v) for v in values],
+                        dtype=np.int64).reshape(-1)
+
+    def _int_positions(self, ints: np.ndarray) -> np.ndarray:
+        lo, hi = int(self._ints[0]), int(self._ints[-1])
+        if hi - lo < 4 * len(self.ids) + 1024:
+            # dense ids (the usual 1..N): a table instead of a search
+            if self._table is None:
+                self._table = np.full(hi - lo + 1, -1, np.int64)
+                self._table[self._ints - lo] = np.arange(len(self.ids))
+            inside = (ints >= lo) & (ints <= hi)
+            return np.where(inside,
+                            self._table[np.where(inside, ints - lo, 0)], -1)
+        pos = np.minimum(np.searchsorted(self._ints, ints), len(self.ids) - 1)
+        return np.where(self._ints[pos] == ints, pos, -1)
+
+
+def _int_array(values: list):
+    """``values`` as int64 if they are all ints (no bools or floats), else
+    None."""
+    try:
+        arr = np.array(values)
+    except (ValueError, OverflowError):
+        return None
+    if arr.dtype.kind != 'i' and not (arr.dtype.kind == 'f'
+                                      and arr.size == 0):
+        return None
+    return arr.astype(np.int64, copy=False)
+
+
+def _lookup(index: dict, value) -> int:
+    try:
+        return index.get(value, -1)
+    except TypeError:  # unhashable (a list or an object): unknown
+        return -1
+
+
+def _annotation_flags(anns: list, boxes: np.ndarray) -> dict:
+    """``ignore``, ``crowd``, ``areas`` and ``ids`` of the annotations."""
+    ignore = np.array(
+        [bool(a.get('difficult', 0) or a.get('ignore', 0)) for a in anns],
+        dtype=bool)
+    crowd = np.array([bool(a.get('iscrowd', 0)) for a in anns], dtype=bool)
+    areas = boxes[:, 2] * boxes[:, 3]
+    given = [i for i, a in enumerate(anns) if 'area' in a]
+    if given:
+        values = [anns[i]['area'] for i in given]
+        bad = [i for i, v in zip(given, values) if not _finite_number(v)]
+        if bad:
+            n = bad[0]
+            raise ValueError(f"{entry_name('annotation', n, anns[n])}: area "
+                             f"{anns[n]['area']!r} must be a finite number")
+        areas[given] = values
+    ids = None
+    if all('id' in a for a in anns):
+        ids = np.array([a['id'] for a in anns])
+        if ids.dtype.kind not in 'iuf':  # refused, naming it, by coco_eval
+            ids = np.array([a['id'] for a in anns], dtype=object)
+    return dict(ignore=ignore, crowd=crowd, areas=areas, ids=ids)
+
+
+def _finite_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(
+        value, bool) and math.isfinite(value)
+
+
+def _concat(parts: List[dict]) -> dict:
+    if len(parts) == 1:
+        return parts[0]
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
