@@ -1,5 +1,8 @@
-"""DetectionAP wiring: real configs, real VOCDataset, mmdet's VOCMetric."""
-import copy
+"""DetectionAP wiring: real configs, the real tiny VOCDataset, mmdet's
+VOCMetric / eval_map and pycocotools as oracles; a real tiny training run
+for the per-class scalars and the PR curves under the work dir."""
+import json
+import logging
 
 import numpy as np
 import pytest
@@ -7,58 +10,22 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
-from tests.dist_utils import run_distributed
+from tests.helpers.coco_json import pycocotools_eval
+from tests.helpers.detection_eval import mmdet_eval_map
+from tests.helpers.configs import write_short_config
+from tests.helpers.distributed import run_distributed
+from tests.helpers.logs import json_lines
+from tests.helpers.process import run_tool
+from tests.helpers.voc_samples import predicted_samples, voc_test_dataset
 
-CFG = 'configs/_base_/datasets/tiny_voc0712.py'
-
-
-def _voc_test_dataset():
-    """The demo's VOC2007 test set (60 images) with its GT pipeline only."""
-    from mmdet.registry import DATASETS
-    from mmdet.utils import register_all_modules
-    register_all_modules(init_default_scope=False)
-    cfg = Config.fromfile(CFG)
-    ds_cfg = copy.deepcopy(cfg.test_dataloader.dataset)
-    # no image decoding: only annotations are needed to evaluate
-    ds_cfg.pipeline = [
-        dict(type='LoadAnnotations', with_bbox=True),
-        dict(type='PackDetInputs', meta_keys=('img_id', ))
-    ]
-    with DefaultScope.overwrite_default_scope('mmdet'):
-        return DATASETS.build(ds_cfg)
-
-
-def _predicted_samples(dataset, seed=0):
-    """Data samples as the runner gives them to metrics (``to_dict()``):
-    jittered GT plus false positives, distinct scores."""
-    from mmengine.structures import InstanceData
-    rng = np.random.default_rng(seed)
-    samples = []
-    for i in range(len(dataset)):
-        ds = dataset[i]['data_samples']
-        gt = torch.cat([
-            ds.gt_instances.bboxes.tensor, ds.ignored_instances.bboxes.tensor
-        ])
-        lab = torch.cat([ds.gt_instances.labels, ds.ignored_instances.labels])
-        n = len(gt)
-        boxes = gt.numpy().astype(np.float64) + rng.normal(0, 3, (n, 4))
-        fp = rng.uniform(0, 150, (3, 2))
-        boxes = np.concatenate([boxes, np.hstack([fp, fp + 30])])
-        boxes[:, 2:] = np.maximum(boxes[:, 2:], boxes[:, :2] + 1)
-        labels = np.concatenate([lab.numpy(), rng.integers(0, 20, 3)])
-        pred = InstanceData(
-            bboxes=torch.tensor(boxes, dtype=torch.float32),
-            scores=torch.tensor(rng.random(len(boxes)), dtype=torch.float32),
-            labels=torch.tensor(labels))
-        ds.pred_instances = pred
-        samples.append(ds.to_dict())
-    return samples
+COCO_KEYS = ('AP', 'AP50', 'AP75', 'APs', 'APm', 'APl', 'AR1', 'AR10',
+             'AR100', 'ARs', 'ARm', 'ARl')
 
 
 @pytest.fixture(scope='module')
 def voc_samples():
-    dataset = _voc_test_dataset()
-    return dataset.metainfo, _predicted_samples(dataset)
+    dataset = voc_test_dataset()
+    return dataset.metainfo, predicted_samples(dataset)
 
 
 def _evaluate(metric, meta, samples, batch=4):
@@ -69,7 +36,6 @@ def _evaluate(metric, meta, samples, batch=4):
 
 
 def test_built_from_config_via_mmdet_registry(voc_samples, tmp_path):
-    from mmdet.evaluation import VOCMetric
     from mmdet.registry import METRICS as MMDET_METRICS
     meta, samples = voc_samples
     cfg = Config(
@@ -78,25 +44,61 @@ def test_built_from_config_via_mmdet_registry(voc_samples, tmp_path):
                 type='mmext.DetectionAP',
                 metric=('voc07', 'voc12', 'coco'),
                 classwise=True,
-                pr_curve_dir=str(tmp_path / 'pr'))))
+                curve_dir=str(tmp_path / 'pr'))))
     with DefaultScope.overwrite_default_scope('mmdet'):
         metric = MMDET_METRICS.build(cfg.val_evaluator)
     res = _evaluate(metric, meta, samples)
-    keys = {'voc07/mAP', 'voc12/mAP'} | {
-        f'coco/{k}'
-        for k in ('AP', 'AP50', 'AP75', 'APs', 'APm', 'APl', 'AR1', 'AR10',
-                  'AR100', 'ARs', 'ARm', 'ARl')
-    }
-    assert set(res) == keys
-    assert all(-1 <= v <= 1 for v in res.values())
-    for mode, key in (('11points', 'voc07/mAP'), ('area', 'voc12/mAP')):
-        ref = VOCMetric(iou_thrs=[0.5], eval_mode=mode)
-        ref.dataset_meta = meta
-        ref.process({}, copy.deepcopy(samples))
-        ref_res = ref.compute_metrics(ref.results)
-        assert res[key] == pytest.approx(ref_res['mAP'], abs=1e-6)
-    assert (tmp_path / 'pr' / 'pr_curves_iou50.json').is_file()
-    assert (tmp_path / 'pr' / 'pr_curves_iou50.png').stat().st_size > 0
+    summary = {'voc07/mAP', 'voc12/mAP'} | {f'coco/{k}' for k in COCO_KEYS}
+    assert summary <= set(res)
+    for mode, family in (('11points', 'voc07'), ('area', 'voc12')):
+        mean_ap, per_class = mmdet_eval_map(meta, samples, mode)
+        assert res[f'{family}/mAP'] == pytest.approx(mean_ap, abs=1e-6)
+        for name, r in zip(meta['classes'], per_class):
+            key = f'{family}/AP_{name}'
+            if r['num_gts'] == 0:  # mmdet says 0; undefined: no key
+                assert key not in res
+            else:
+                assert res[key] == pytest.approx(float(r['ap']), abs=1e-6)
+    with_gt = [r['num_gts'] > 0 for r in per_class]
+    assert 0 < sum(with_gt) < len(with_gt)  # both kinds of class occur
+    assert len(res) == len(summary) + sum(with_gt) * 5  # voc07, voc12, coco x3
+    png = tmp_path / 'pr' / 'pr_curves_iou50.png'
+    assert png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    curves = json.loads((tmp_path / 'pr' / 'pr_curves_iou50.json').read_text())
+    assert set(curves) == set(meta['classes'])
+    assert curves['person']['ap']['voc07'] == res['voc07/AP_person']
+
+
+def _crowd_scene(samples):
+    """The samples as a flat scene for pycocotools, ignored GTs as crowd."""
+    from mmext.evaluation.samples import concat_samples, sample_to_arrays
+    a = concat_samples([sample_to_arrays(s) for s in samples], 20)
+    return dict(
+        gt_boxes=a.gt_boxes, gt_labels=a.gt_labels, gt_imgs=a.gt_imgs,
+        gt_crowd=a.gt_ignore, det_boxes=a.det_boxes, det_scores=a.det_scores,
+        det_labels=a.det_labels, det_imgs=a.det_imgs,
+        num_images=a.num_images, num_classes=20)
+
+
+def test_coco_per_class_keys_match_pycocotools(voc_samples):
+    from mmext.evaluation.metrics import DetectionAP
+    meta, samples = voc_samples
+    res = _evaluate(DetectionAP(metric='coco', classwise=True,
+                                ignore_as='crowd'), meta, samples)
+    ev = pycocotools_eval(_crowd_scene(samples))
+    for name, ref in zip(COCO_KEYS, ev.stats):
+        assert res[f'coco/{name}'] == pytest.approx(ref, abs=1e-12)
+    prec = ev.eval['precision'][:, :, :, 0, -1]
+    iou_thrs = list(ev.params.iouThrs)
+    for k, name in enumerate(meta['classes']):
+        for stat, t in (('AP', slice(None)), ('AP50', iou_thrs.index(0.5)),
+                        ('AP75', iou_thrs.index(0.75))):
+            p = prec[t, :, k]
+            if (p > -1).any():
+                assert res[f'coco/{stat}_{name}'] == pytest.approx(
+                    np.mean(p[p > -1]), abs=1e-12)
+            else:
+                assert f'coco/{stat}_{name}' not in res
 
 
 def test_short_name_in_mmext_scope_and_several_thrs(voc_samples):
@@ -127,7 +129,7 @@ def test_gt_as_predictions_is_perfect(voc_samples):
     assert res['coco/AP'] == pytest.approx(1.0)
 
 
-def test_bad_samples_name_the_image(voc_samples):
+def test_bad_samples_and_options_are_refused(voc_samples):
     from mmext.evaluation.metrics import DetectionAP
     meta, samples = voc_samples
     bad = [dict(s) for s in samples[:3]]
@@ -142,11 +144,64 @@ def test_bad_samples_name_the_image(voc_samples):
                   [samples[0], samples[1], samples[0]])
     with pytest.raises(KeyError, match='metric must be among'):
         DetectionAP(metric='voc2007')
+    with pytest.raises(ValueError, match='at least one metric'):
+        DetectionAP(metric=())
+    with pytest.raises(ValueError, match="ignore_as must be 'auto'"):
+        DetectionAP(ignore_as='difficul')
+    with pytest.raises(ValueError, match="add 'voc07' or 'voc12'"):
+        DetectionAP(metric='coco', curve_dir='pr')
+    with pytest.raises(ValueError, match='not both'):
+        DetectionAP(curve_dir='a', pr_curve_dir='b')
+
+
+class _Lines(logging.Handler):
+    """Collects the messages a logger emits."""
+
+    def __init__(self):
+        super().__init__()
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+def test_classwise_tables_drop_empty_classes(voc_samples):
+    """Rows only for classes with GT or detections, '-' where undefined,
+    one line naming the classes without GT."""
+    from mmengine.logging import MMLogger
+
+    from mmext.evaluation.metrics import DetectionAP
+    meta, samples = voc_samples
+    # only person and car predicted: other classes without GT or dets
+    kept = []
+    for s in samples:
+        s = dict(s)
+        p = s['pred_instances']
+        keep = torch.isin(p['labels'], torch.tensor([6, 14]))
+        s['pred_instances'] = {k: v[keep] for k, v in p.items()}
+        kept.append(s)
+    logger = MMLogger.get_instance('classwise_tables_test')
+    lines = _Lines()
+    logger.addHandler(lines)
+    _evaluate(DetectionAP(metric='voc07', classwise=True), meta, kept)
+    text = '\n'.join(lines.messages)
+    assert 'nan' not in text and 'inf' not in text
+    with_gt = {
+        c for c, r in zip(meta['classes'],
+                          mmdet_eval_map(meta, kept, '11points')[1])
+        if r['num_gts'] > 0
+    }
+    shown = with_gt | {'car', 'person'}
+    for c in meta['classes']:
+        assert (f'| {c} ' in text) == (c in shown), c
+    assert (f'{20 - len(shown)} of 20 classes with neither GT nor '
+            'detections not shown') in text
+    assert f'{20 - len(with_gt)} classes without GT' in text
 
 
 def _dist_eval(rank, world_size, meta, samples):
     from mmext.evaluation.metrics import DetectionAP
-    metric = DetectionAP(metric=('voc07', 'voc12', 'coco'))
+    metric = DetectionAP(metric=('voc07', 'voc12', 'coco'), classwise=True)
     metric.dataset_meta = meta
     # DefaultSampler's split: every world_size-th sample
     for s in samples[rank::world_size]:
@@ -157,23 +212,35 @@ def _dist_eval(rank, world_size, meta, samples):
 def test_two_process_evaluation_equals_one(voc_samples):
     from mmext.evaluation.metrics import DetectionAP
     meta, samples = voc_samples
-    single = _evaluate(DetectionAP(metric=('voc07', 'voc12', 'coco')), meta,
-                       samples)
+    single = _evaluate(
+        DetectionAP(metric=('voc07', 'voc12', 'coco'), classwise=True), meta,
+        samples)
     results = run_distributed(_dist_eval, 2, meta, samples)
     assert results[0] == single and results[1] == single
 
 
-def test_relative_pr_curve_dir_goes_to_work_dir(voc_samples, tmp_path):
-    from mmengine.logging import MMLogger
-
-    from mmext.evaluation.metrics import DetectionAP
-    meta, samples = voc_samples
-    # what the Runner sets up: work_dir/<timestamp>/<timestamp>.log
-    (tmp_path / '20260101').mkdir()
-    MMLogger.get_instance(
-        'pr_dir_test', log_file=str(tmp_path / '20260101' / '20260101.log'))
-    res = _evaluate(DetectionAP(metric='voc12', pr_curve_dir='pr'), meta,
-                    samples)
-    assert 'voc12/mAP' in res
-    data = (tmp_path / 'pr' / 'pr_curves_iou50.json').read_text()
-    assert '"best_f1"' in data
+@pytest.mark.slow
+def test_tiny_training_logs_per_class_scalars(tmp_path):
+    """tools/train.py on the demo config: the per-class keys reach
+    vis_data/scalars.json; the hook puts a relative curve_dir under the
+    work dir."""
+    config = write_short_config(
+        tmp_path, iters=2, val_images=8, extra="""
+val_evaluator = dict(curve_dir='pr_curves')
+custom_hooks = [dict(type='mmext.MetricWorkDirHook')]
+""")
+    work_dir = tmp_path / 'work_dir'
+    run_tool('tools/train.py', config, '--work-dir', str(work_dir))
+    scalars = [rec for path in work_dir.glob('*/vis_data/scalars.json')
+               for rec in json_lines(str(path)) if 'voc07/mAP' in rec]
+    assert len(scalars) == 1
+    rec = scalars[0]
+    per_class = {k for k in rec if k.startswith('voc07/AP_')}
+    assert per_class, sorted(rec)
+    classes = {k[len('voc07/AP_'):] for k in per_class}
+    assert {f'coco/AP_{c}' for c in classes} <= set(rec)
+    # the 8 validation images have GT of a few classes only
+    assert len(classes) < 20
+    assert (work_dir / 'pr_curves' / 'pr_curves_iou50.png').is_file()
+    log = next(work_dir.glob('*/*.log')).read_text()
+    assert f'{20 - len(classes)} classes without GT' in log

@@ -8,8 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from tests._det_eval_data import random_scene
-from tests.test_eval_functional_coco import pycocotools_eval
+from tests.helpers.coco_json import pycocotools_eval, write_coco_jsons
+from tests.helpers.det_scenes import random_scene
+from tests.helpers.detection_eval import mmdet_eval_map
+from tests.helpers.paths import TINY_VOC_DATASET_CONFIG as CFG
+from tests.helpers.voc_samples import predicted_samples, voc_test_dataset
 from tools.analysis import eval_dets
 
 COCO_KEYS = ('AP', 'AP50', 'AP75', 'APs', 'APm', 'APl', 'AR1', 'AR10',
@@ -17,29 +20,7 @@ COCO_KEYS = ('AP', 'AP50', 'AP75', 'APs', 'APm', 'APl', 'AR1', 'AR10',
 
 
 def _write_jsons(s, tmp_path, difficult=None):
-    xywh = lambda b: [b[0], b[1], b[2] - b[0], b[3] - b[1]]  # noqa: E731
-    anns = []
-    for j, (b, lab, img, crowd) in enumerate(
-            zip(s['gt_boxes'], s['gt_labels'], s['gt_imgs'], s['gt_crowd'])):
-        bb = [float(v) for v in xywh(b)]
-        ann = dict(id=j + 1, image_id=int(img) + 1, category_id=int(lab) + 1,
-                   bbox=bb, area=bb[2] * bb[3], iscrowd=int(crowd))
-        if difficult is not None and difficult[j]:
-            ann['difficult'] = 1
-        anns.append(ann)
-    gt = dict(images=[dict(id=i + 1) for i in range(s['num_images'])],
-              categories=[dict(id=k + 1, name=f'c{k}')
-                          for k in range(s['num_classes'])],
-              annotations=anns)
-    res = [
-        dict(image_id=int(i) + 1, category_id=int(c) + 1,
-             bbox=[float(v) for v in xywh(b)], score=float(sc))
-        for b, c, i, sc in zip(s['det_boxes'], s['det_labels'],
-                               s['det_imgs'], s['det_scores'])
-    ]
-    (tmp_path / 'gt.json').write_text(json.dumps(gt))
-    (tmp_path / 'res.json').write_text(json.dumps(res))
-    return str(tmp_path / 'gt.json'), str(tmp_path / 'res.json')
+    return write_coco_jsons(s, tmp_path, difficult=difficult)
 
 
 def test_json_route_matches_pycocotools(tmp_path):
@@ -53,7 +34,12 @@ def test_json_route_matches_pycocotools(tmp_path):
     ev = pycocotools_eval(s, 'xyxy')
     for name, ref in zip(COCO_KEYS, ev.stats):
         assert metrics[f'coco/{name}'] == pytest.approx(ref, abs=1e-9)
-    assert {'voc07/mAP', 'voc07/AP/c0', 'coco/AP/c2'} <= set(metrics)
+    assert {'voc07/mAP', 'voc07/AP_c0', 'coco/AP_c2'} <= set(metrics)
+    prec = ev.eval['precision'][:, :, :, 0, -1]
+    for k in range(s['num_classes']):
+        p = prec[:, :, k]
+        assert metrics[f'coco/AP_c{k}'] == pytest.approx(
+            np.mean(p[p > -1]), abs=1e-12)
 
 
 def test_json_difficult_is_ignored(tmp_path):
@@ -87,12 +73,11 @@ def test_json_bad_ids(tmp_path):
 
 def test_pickle_route_matches_metric(tmp_path):
     """test.py's dump of the tiny VOC test set, evaluated offline, equals
-    the registered metric on the same predictions."""
+    mmdet's eval_map (VOC07, per class too) and the registered metric on the
+    same predictions (all keys, the per-class ones included)."""
     from mmext.evaluation.metrics import DetectionAP
-    from tests.test_detection_ap_metric import (CFG, _predicted_samples,
-                                                _voc_test_dataset)
-    dataset = _voc_test_dataset()
-    samples = _predicted_samples(dataset, seed=3)
+    dataset = voc_test_dataset()
+    samples = predicted_samples(dataset, seed=3)
     # mmdet's DumpDetResults keeps predictions only
     dump = [dict(img_id=s['img_id'], pred_instances=s['pred_instances'])
             for s in samples]
@@ -100,12 +85,21 @@ def test_pickle_route_matches_metric(tmp_path):
     pkl.write_bytes(pickle.dumps(dump))
     metrics = eval_dets.main(['--pkl', str(pkl), '--config', CFG,
                               '--metric', 'voc07', 'coco'])
-    metric = DetectionAP(metric=('voc07', 'coco'))
+    mean_ap, per_class = mmdet_eval_map(dataset.metainfo, samples)
+    assert metrics['voc07/mAP'] == pytest.approx(mean_ap, abs=1e-6)
+    for name, r in zip(dataset.metainfo['classes'], per_class):
+        if r['num_gts']:
+            assert metrics[f'voc07/AP_{name}'] == pytest.approx(
+                float(r['ap']), abs=1e-6)
+        else:
+            assert f'voc07/AP_{name}' not in metrics
+    metric = DetectionAP(metric=('voc07', 'coco'), classwise=True)
     metric.dataset_meta = dataset.metainfo
     metric.process({}, samples)
     ref = metric.evaluate(len(samples))
+    assert metrics.keys() == ref.keys()
     for k, v in ref.items():
-        assert metrics[k] == pytest.approx(v, abs=1e-12)
+        assert metrics[k] == v, k
     dump.append(dict(dump[0]))
     pkl.write_bytes(pickle.dumps(dump))
     with pytest.raises(ValueError, match='two predictions for image'):
@@ -119,10 +113,8 @@ def test_pickle_route_matches_metric(tmp_path):
 @pytest.fixture(scope='module')
 def voc_dump():
     """The tiny VOC test set and data samples with predictions for it."""
-    from tests.test_detection_ap_metric import (_predicted_samples,
-                                                _voc_test_dataset)
-    dataset = _voc_test_dataset()
-    return dataset, _predicted_samples(dataset, seed=5)
+    dataset = voc_test_dataset()
+    return dataset, predicted_samples(dataset, seed=5)
 
 
 def _write_pickle(path, samples):
@@ -142,7 +134,6 @@ def _metric_ref(dataset, samples, **kwargs):
 
 
 def test_pickle_with_missing_images_is_refused(voc_dump, tmp_path):
-    from tests.test_detection_ap_metric import CFG
     dataset, samples = voc_dump
     half = _write_pickle(tmp_path / 'half.pkl', samples[:30])
     with pytest.raises(ValueError) as err:
@@ -168,7 +159,6 @@ def test_results_json_with_config_equals_pickle(voc_dump, tmp_path):
     """DumpCocoResults (test.py --out x.json) read back with --config gives
     the pickle route's numbers; ids follow mmdet (VOC: img_id, label)."""
     from mmext.evaluation.results_json import DumpCocoResults, category_ids
-    from tests.test_detection_ap_metric import CFG
     dataset, samples = voc_dump
     res = tmp_path / 'results.json'
     dump = DumpCocoResults(str(res), category_ids(dataset))
@@ -289,7 +279,6 @@ def test_bad_bbox_names_its_entry_as_given(tmp_path, kind, bbox, expected):
 
 
 def test_pickle_errors_and_help(tmp_path, capsys):
-    from tests.test_detection_ap_metric import CFG
     bad = tmp_path / 'results.pkl'
     bad.write_bytes(b'not a pickle')
     with pytest.raises(ValueError, match=f'^{bad} is not a readable pickle'):
@@ -303,8 +292,8 @@ def test_pickle_errors_and_help(tmp_path, capsys):
 
 
 def test_cli_prints_bad_input_without_traceback(voc_dump, tmp_path):
-    from tests.conftest import REPO_ROOT, python_env
-    from tests.test_detection_ap_metric import CFG
+    from tests.helpers.paths import REPO_ROOT
+    from tests.helpers.process import python_env
     half = _write_pickle(tmp_path / 'half.pkl', voc_dump[1][:59])
     proc = subprocess.run(
         [sys.executable, 'tools/analysis/eval_dets.py', '--pkl', half,

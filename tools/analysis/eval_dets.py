@@ -24,14 +24,18 @@ in a pickle (``--allow-missing`` scores the missing ones as images without
 detections); a results json cannot tell an image left out from one without
 detections, so images without entries only draw a warning.
 
-``metrics.json`` is a flat object: ``voc07/mAP``, ``voc07/AP/<class>`` (or
-``voc07/AP50``, ``voc07/AP50/<class>``... with several ``--iou-thrs``), the
-same for ``voc12``, ``coco/AP`` ... ``coco/ARl`` and ``coco/AP/<class>``;
-fractions in [0, 1], ``null`` for a class without GT, -1 for a COCO stat
-without valid GT (as pycocotools).
+``metrics.json`` is a flat object with the keys of ``mmext.DetectionAP``
+(see :mod:`mmext.evaluation.detection`): ``voc07/mAP``, ``voc07/AP_<class>``
+(or ``voc07/AP50``, ``voc07/AP50_<class>``... with several ``--iou-thrs``),
+the same for ``voc12``, ``coco/AP`` ... ``coco/ARl`` and ``coco/AP_<class>``,
+``coco/AP50_<class>``, ``coco/AP75_<class>``; fractions in [0, 1], -1 for a
+COCO stat without valid GT (as pycocotools). A class without GT has no
+per-class key.
+
+Only the ``--config`` route imports mmengine and the data set machinery;
+the COCO json route runs on numpy alone and starts at once.
 """
 import argparse
-import json
 import pickle
 import sys
 import warnings
@@ -39,32 +43,33 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from mmext.evaluation.coco_json import (load_coco_detections, read_json,
+                                        results_list)
+from mmext.evaluation.detection import (ALLOWED_METRICS, evaluate_detections,
+                                        per_class_scalars, resolve_ignore_as)
 from mmext.evaluation.functional.checks import check_iou_thrs
-from mmext.evaluation.metrics.detection_ap import (ALLOWED_METRICS,
-                                                   compute_detection_metrics,
-                                                   format_ap_tables,
-                                                   sample_to_arrays)
-from mmext.evaluation.results_json import category_ids, index_coco_entries
+from mmext.evaluation.functional.records import DetectionArrays
+from mmext.evaluation.samples import concat_samples, sample_to_arrays
+from mmext.visualization.table import format_ap_table
+from mmext.visualization.writers import write_json
 
 
-def read_json(path: str):
-    """The content of a json file; a parse error names the file."""
-    with open(path, 'rb') as f:
-        data = f.read()
-    try:
-        return json.loads(data)
-    except ValueError as err:  # JSONDecodeError, UnicodeDecodeError
-        raise ValueError(f'{path} is not valid JSON: {err}') from None
+def load_coco_json(gt_file: str,
+                   res_file: str) -> Tuple[DetectionArrays, List[str]]:
+    """Detections and GT of COCO-format GT and results files.
 
+    Images are ordered by id (pycocotools' order, which breaks score ties),
+    classes by category id; see :mod:`mmext.evaluation.coco_json`.
 
-def _results_list(res, res_file: str) -> list:
-    if isinstance(res, dict) and 'annotations' in res:
-        res = res['annotations']
-    if not isinstance(res, list):
-        raise ValueError(f'{res_file}: expected a list of results '
-                         '{image_id, category_id, bbox, score}, got '
-                         f'{type(res).__name__}')
-    return res
+    Returns:
+        tuple: ``(arrays, class names)``; boxes are ``x, y, w, h``.
+
+    Raises:
+        ValueError: Naming the file: not JSON, duplicate image or category
+            ids, or (naming the entry) a result or annotation with a
+            malformed bbox, score or area, or an unknown image or category.
+    """
+    return load_coco_detections(gt_file, res_file)
 
 
 def _by_image(indexed: Dict[str, np.ndarray], num_images: int) -> list:
@@ -72,68 +77,6 @@ def _by_image(indexed: Dict[str, np.ndarray], num_images: int) -> list:
     order = np.argsort(indexed['imgs'], kind='stable')
     bounds = np.searchsorted(indexed['imgs'][order], np.arange(num_images + 1))
     return [order[bounds[i]:bounds[i + 1]] for i in range(num_images)]
-
-
-def load_coco_json(gt_file: str, res_file: str) -> Tuple[List[dict], list]:
-    """Samples from COCO-format GT and results files.
-
-    Images are ordered by id (pycocotools' order, which breaks score ties),
-    classes by category id.
-
-    Returns:
-        tuple: ``(samples, class names)``; boxes are ``x, y, w, h``.
-
-    Raises:
-        ValueError: Naming the file: not JSON, duplicate image or category
-            ids, or (naming the entry) a result or annotation with a
-            malformed bbox or score, or an unknown image or category.
-    """
-    gt = read_json(gt_file)
-    res = _results_list(read_json(res_file), res_file)
-    if not isinstance(gt, dict) or not all(
-            isinstance(gt.get(k), list) for k in ('images', 'categories')):
-        raise ValueError(f'{gt_file}: not a COCO ground-truth file (needs '
-                         "'images' and 'categories' lists)")
-    img_ids = [img['id'] for img in gt['images']]
-    if len(set(img_ids)) != len(img_ids):
-        dup = next(i for i in img_ids if img_ids.count(i) > 1)
-        raise ValueError(f'{gt_file}: duplicate image id {dup!r}')
-    img_ids = sorted(img_ids)
-    cats = sorted(gt['categories'], key=lambda c: c['id'])
-    cat_ids = [c['id'] for c in cats]
-    if len(set(cat_ids)) != len(cats):
-        raise ValueError(f'{gt_file}: duplicate category ids')
-    anns = gt.get('annotations', [])
-    indexed = {}
-    for kind, file, entries, with_score in (
-            ('annotation', gt_file, anns, False),
-            ('result', res_file, res, True)):
-        try:
-            indexed[kind] = index_coco_entries(kind, entries, img_ids,
-                                               cat_ids, with_score)
-        except ValueError as err:
-            raise ValueError(f'{file}: {err}') from None
-    g, d = indexed['annotation'], indexed['result']
-    ignore = np.array([bool(a.get('difficult', 0) or a.get('ignore', 0))
-                       for a in anns], bool)
-    crowd = np.array([bool(a.get('iscrowd', 0)) for a in anns], bool)
-    # annotation ids: pycocotools never matches id 0 (see coco_eval)
-    ids = np.array([a['id'] for a in anns], dtype=object) if all(
-        'id' in a for a in anns) else None
-    areas = np.array([a.get('area', b[2] * b[3])
-                      for a, b in zip(anns, g['boxes'])], float)
-    out = []
-    for i, gi, di in zip(img_ids, _by_image(g, len(img_ids)),
-                         _by_image(d, len(img_ids))):
-        out.append(
-            dict(img_id=i, det_boxes=d['boxes'][di],
-                 det_scores=d['scores'][di], det_labels=d['labels'][di],
-                 gt_boxes=g['boxes'][gi], gt_labels=g['labels'][gi],
-                 gt_ignore=ignore[gi], gt_crowd=crowd[gi],
-                 gt_areas=areas[gi],
-                 gt_ids=None if ids is None else ids[gi]))
-    names = [c.get('name', str(c['id'])) for c in cats]
-    return out, names
 
 
 def build_test_dataset(config: str):
@@ -198,7 +141,9 @@ def load_results_json(res_file: str, dataset) -> Dict[object, dict]:
     Raises:
         ValueError: Naming the file and the entry at fault.
     """
-    res = _results_list(read_json(res_file), res_file)
+    from mmext.evaluation.results_json import (category_ids,
+                                               index_coco_entries)
+    res = results_list(read_json(res_file), res_file)
     img_ids = [dataset.get_data_info(i)['img_id']
                for i in range(len(dataset))]
     try:
@@ -288,33 +233,31 @@ def load_with_config(config: str,
     samples = samples_from_dataset(dataset, preds, source, allow_missing,
                                    missing_is_error=pkl_file is not None)
     meta = dataset.metainfo
-    ignore_as = 'difficult' if str(meta.get('dataset_type',
-                                            '')).startswith('VOC') else 'crowd'
+    ignore_as = resolve_ignore_as('auto', meta.get('dataset_type', ''))
     return samples, list(meta['classes']), ignore_as
 
 
-def evaluate(samples: List[dict],
+def evaluate(arrays: DetectionArrays,
              classes: Sequence[str],
              metric: Sequence[str] = ('voc07', ),
              iou_thrs: Sequence[float] = (0.5, ),
              legacy_coords: bool = True,
              ignore_as: str = 'difficult',
-             box_format: str = 'xyxy',
-             match_ann_id_zero: bool = False) -> Tuple[dict, str]:
-    """Flat ``metrics.json`` content and the per-class table.
+             match_ann_id_zero: bool = False) -> Tuple[dict, dict, str]:
+    """Flat ``metrics.json`` content, the summary and the per-class table.
 
     Returns:
-        tuple: ``(metrics, table)``: ``metrics`` has the summary keys and
-        ``<key>/<class>`` per-class APs (``None`` for classes without GT).
+        tuple: ``(metrics, summary, table)``: ``metrics`` has the summary
+        keys and the per-class APs (classes with GT only), ``summary`` the
+        summary keys only.
     """
-    out = compute_detection_metrics(
-        samples, classes, metric, iou_thrs, legacy_coords, ignore_as,
-        box_format=box_format, match_ann_id_zero=match_ann_id_zero)
-    flat = dict(out['metrics'])
-    for key, per_class in out['per_class'].items():
-        for name, ap in per_class.items():
-            flat[f'{key}/{name}'] = None if np.isnan(ap) else ap
-    return flat, format_ap_tables(out, classes)
+    out = evaluate_detections(arrays, classes, metric, iou_thrs,
+                              legacy_coords, ignore_as,
+                              match_ann_id_zero=match_ann_id_zero)
+    flat = dict(out.metrics, **per_class_scalars(out))
+    table = format_ap_table(out.per_class, out.classes, out.num_gts,
+                            out.num_dets)
+    return flat, out.metrics, table
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -373,20 +316,18 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     if args.config:
         samples, classes, ignore_as = load_with_config(
             args.config, args.pkl, args.res_json, args.allow_missing)
-        box_format = 'xyxy'
+        arrays = concat_samples(samples, len(classes))
     else:
-        samples, classes = load_coco_json(args.gt_json, args.res_json)
-        ignore_as, box_format = 'difficult', 'xywh'
-    metrics, table = evaluate(samples, classes, args.metric, args.iou_thrs,
-                              args.legacy_coords, ignore_as, box_format,
-                              args.match_ann_id_zero)
+        arrays, classes = load_coco_json(args.gt_json, args.res_json)
+        ignore_as = 'difficult'
+    metrics, summary, table = evaluate(arrays, classes, args.metric,
+                                       args.iou_thrs, args.legacy_coords,
+                                       ignore_as, args.match_ann_id_zero)
     print(table)
-    for k, v in metrics.items():
-        if k.count('/') == 1:
-            print(f'{k}: {v:.4f}')
+    for k, v in summary.items():
+        print(f'{k}: {v:.4f}')
     if args.out:
-        with open(args.out, 'w') as f:
-            json.dump(metrics, f, indent=1)
+        write_json(args.out, metrics, indent=1)
     return metrics
 
 
