@@ -112,12 +112,62 @@ def test_crowd_absorbs_and_ignore_regions():
     assert res['recall'][0, 0, 0, 2] == 1.0
     # precision: the only counted dets are the TP then one FP
     assert res['precision'][0, 0, 0, 0, 2] == pytest.approx(1.0)
-    # a non-crowd ignore region (e.g. VOC difficult) is taken only once
-    res = coco_eval(dets[:2] + [[0, 0, 50, 50]], [0.9, 0.8, 0.7], [0] * 3,
-                    [0] * 3, [[0, 0, 50, 50], [60, 60, 90, 90]], [0, 0],
-                    [0, 0], 1, gt_ignore=[1, 0])
-    # det0 -> ignored gt0, det1 misses gt1 (IoU 0.36), det2 duplicate -> FP
-    assert res['recall'][0, 0, 0, 2] == 0.0
+
+
+def test_ignore_region_is_matched_once_not_absorbing():
+    """A non-crowd ignore region (VOC difficult, ``ignore_flag``) takes one
+    detection like a regular GT: a second detection on it is a false
+    positive. A crowd region would absorb it (ignored) instead, so the two
+    give different precision. Oracle: pycocotools' own ignored non-crowd
+    GTs, those outside the area range, are matched exactly so."""
+    gt = [[0, 0, 50, 50], [100, 100, 150, 150]]
+    # det0 takes the ignore region (ignored), det1 duplicates it, det2 is a
+    # true positive on gt1
+    dets = [[0, 0, 50, 50], [0, 0, 50, 50], [100, 100, 150, 150]]
+    common = (dets, [0.9, 0.8, 0.7], [0] * 3, [0] * 3, gt, [0, 0], [0, 0],
+              1)
+    res = coco_eval(*common, gt_ignore=[1, 0])
+    # hand-worked: ranked (ignored, FP, TP) -> precision 1 / 2 at recall 1
+    np.testing.assert_array_equal(res['precision'][:, :, 0, 0, 2], 0.5)
+    np.testing.assert_array_equal(res['recall'][:, 0, 0, 2], 1.0)
+    # pycocotools: gt0 ignored by its area (outside the only range)
+    s = dict(gt_boxes=np.array(gt, float), gt_labels=np.array([0, 0]),
+             gt_imgs=np.array([0, 0]), gt_crowd=np.array([False, False]),
+             gt_areas=np.array([2e10, 2500.0]),
+             det_boxes=np.array(dets, float), det_labels=np.zeros(3, int),
+             det_imgs=np.zeros(3, int), det_scores=np.array([.9, .8, .7]),
+             num_images=1, num_classes=1)
+    ev = pycocotools_eval(s, params=dict(areaRng=[[0, 1e10]],
+                                         areaRngLbl=['all']))
+    np.testing.assert_array_equal(res['precision'][..., :1, :],
+                                  ev.eval['precision'])
+    np.testing.assert_array_equal(res['recall'][..., :1, :],
+                                  ev.eval['recall'])
+    # the same region as a crowd absorbs the duplicate: precision 1 (as
+    # pycocotools forms it, with its np.spacing(1))
+    crowd = coco_eval(*common, gt_iscrowd=[1, 0])
+    np.testing.assert_array_equal(crowd['precision'][:, :, 0, 0, 2],
+                                  1 / (1 + np.spacing(1)))
+
+
+def test_ignore_flags_parity_with_area_ignored_gts():
+    """Random scenes: GTs flagged ignore score as pycocotools scores the
+    same GTs pushed outside the area range (ignored, matched once)."""
+    for seed in range(6):
+        s = random_scene(40 + seed, num_images=8, num_classes=3, max_gts=8,
+                         max_dets=40, crowd_frac=0.15, ignore_frac=0.3)
+        areas = np.prod(s['gt_boxes'][:, 2:] - s['gt_boxes'][:, :2], axis=1)
+        res = coco_eval(s['det_boxes'], s['det_scores'], s['det_labels'],
+                        s['det_imgs'], s['gt_boxes'], s['gt_labels'],
+                        s['gt_imgs'], s['num_classes'],
+                        gt_iscrowd=s['gt_crowd'], gt_ignore=s['gt_ignore'],
+                        area_ranges=[[0, 1e10]])
+        s['gt_areas'] = np.where(s['gt_ignore'], 2e10, areas)
+        ev = pycocotools_eval(s, params=dict(areaRng=[[0, 1e10]],
+                                             areaRngLbl=['all']))
+        np.testing.assert_array_equal(res['precision'], ev.eval['precision'])
+        np.testing.assert_array_equal(res['recall'], ev.eval['recall'])
+        np.testing.assert_array_equal(res['scores'], ev.eval['scores'])
 
 
 def test_empty_and_no_gt():
