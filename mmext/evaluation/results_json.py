@@ -14,12 +14,13 @@ numbers the VOC classes.
 import json
 import os
 import os.path as osp
+import tempfile
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
-from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 
+from .collect import GroupCollectMetric
 from .functional.checks import check_coco_entries
 
 
@@ -55,7 +56,9 @@ def to_coco_results(preds: Sequence[dict],
 
     Returns:
         list[dict]: One entry per box, boxes as ``x, y, w, h`` (mmdet's
-        ``CocoMetric.xyxy2xywh``: float64 differences of the given corners).
+        ``CocoMetric.xyxy2xywh``: float64 differences of the given corners),
+        keys in ``CocoMetric.results2json``'s order, so that the dumped file
+        is byte for byte mmdet's.
     """
     out = []
     for pred in preds:
@@ -65,9 +68,25 @@ def to_coco_results(preds: Sequence[dict],
         for box, score, label in zip(boxes.tolist(),
                                      np.asarray(pred['scores']).tolist(),
                                      np.asarray(pred['labels']).tolist()):
-            out.append(dict(image_id=img_id, category_id=cat_ids[label],
-                            bbox=box, score=float(score)))
+            out.append(dict(image_id=img_id, bbox=box, score=float(score),
+                            category_id=cat_ids[label]))
     return out
+
+
+def write_json(obj, path: str) -> None:
+    """Dump ``obj`` to ``path`` atomically: a temporary file in the same
+    folder, renamed once complete, so an interrupted run never leaves a
+    truncated file that looks complete."""
+    folder = osp.dirname(osp.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, suffix='.part')
+    try:
+        with os.fdopen(fd, 'w') as f:
+            json.dump(obj, f)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
 
 
 def index_coco_entries(kind: str, entries: Sequence[dict],
@@ -114,7 +133,7 @@ def index_coco_entries(kind: str, entries: Sequence[dict],
     return out
 
 
-class DumpCocoResults(BaseMetric):
+class DumpCocoResults(GroupCollectMetric):
     """Write the predictions as a COCO-style results json.
 
     The json counterpart of mmengine's ``DumpResults``, for
@@ -129,14 +148,17 @@ class DumpCocoResults(BaseMetric):
         out_file_path (str): The ``.json`` file to write.
         cat_ids (Sequence[int]): ``category_id`` of each label, see
             :func:`category_ids`.
-        collect_device (str): ``'cpu'`` or ``'gpu'``, for gathering results
-            across ranks. Defaults to ``'cpu'``.
+        collect_device (str): How ranks' predictions are gathered:
+            ``'group'`` (through the process group, no shared directory),
+            ``'cpu'`` or ``'gpu'`` (see
+            :class:`~mmext.evaluation.collect.GroupCollectMetric`).
+            Defaults to ``'group'``.
     """
 
     def __init__(self,
                  out_file_path: str,
                  cat_ids: Sequence[int],
-                 collect_device: str = 'cpu') -> None:
+                 collect_device: str = 'group') -> None:
         super().__init__(collect_device=collect_device)
         if not out_file_path.endswith('.json'):
             raise ValueError(f'out_file_path must end with .json, got '
@@ -159,10 +181,7 @@ class DumpCocoResults(BaseMetric):
     def compute_metrics(self, results: list) -> dict:
         """Write the json (rank 0); returns no metric."""
         entries = to_coco_results(results, self.cat_ids)
-        folder = osp.dirname(osp.abspath(self.out_file_path))
-        os.makedirs(folder, exist_ok=True)
-        with open(self.out_file_path, 'w') as f:
-            json.dump(entries, f)
+        write_json(entries, self.out_file_path)
         print_log(f'{len(entries)} boxes of {len(results)} images written '
                   f'to {self.out_file_path}', logger='current')
         return {}
