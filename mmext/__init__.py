@@ -7,15 +7,18 @@ restricted globals that let ``torch.load(weights_only=True)`` read mmengine
 checkpoints (:mod:`mmext.utils.checkpoint`) are installed before any load:
 at once when torch is already imported, else right after torch's import.
 """
+import importlib
+
 from .utils.config_path import get_config_path
 from .utils.import_hooks import call_after_import
 from .version import __version__
 
 
 def _install_checkpoint_globals() -> None:
-    # imported here: the module imports torch and mmengine
-    from .utils.checkpoint import allow_mmengine_checkpoints
-    allow_mmengine_checkpoints()
+    # Importing the module installs them (its last statement). When that
+    # module is itself what imports torch first, this returns it half
+    # initialised, and its last statement does the work a moment later.
+    importlib.import_module('mmext.utils.checkpoint')
 
 
 call_after_import('torch', _install_checkpoint_globals)

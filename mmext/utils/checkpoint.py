@@ -4,9 +4,10 @@ torch >= 2.6 loads with ``weights_only=True`` by default. A checkpoint that an
 mmengine ``Runner`` writes also holds its message hub and numpy data, so
 ``load_from``, ``--resume`` and mmdet's own ``tools/test.py`` fail with
 ``UnpicklingError: Weights only load failed``. :func:`allow_mmengine_checkpoints`
-(run by ``import mmext``, which configs trigger through ``custom_imports``)
 registers, under each pickled name such a checkpoint uses, a restricted
-stand-in that reads exactly what mmengine writes and refuses the rest.
+stand-in that reads exactly what mmengine writes and refuses the rest. It runs
+when this module is imported, which ``import mmext`` (configs trigger it
+through ``custom_imports``) does as soon as torch is imported.
 
 What a Runner checkpoint holds besides tensors (``pickletools`` on one written
 by ``tools/train.py``; ``torch.serialization.get_unsafe_globals_in_checkpoint``
@@ -323,3 +324,7 @@ def allow_mmengine_checkpoints() -> None:
     # add_safe_globals takes no (object, name) pairs.
     if torch.__version__ >= '2.6':
         torch.serialization.add_safe_globals(mmengine_checkpoint_globals())
+
+
+# Importing this module is what installs them (see ``mmext/__init__.py``).
+allow_mmengine_checkpoints()

@@ -1,0 +1,164 @@
+"""The package's layers: the import-linter contracts (.importlinter), a light
+``import mmext``, and the checkpoint globals it installs once torch loads.
+
+Imports are probed in fresh interpreters: the test process has torch and
+mmengine loaded already, so its ``sys.modules`` proves nothing.
+"""
+import os
+import os.path as osp
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from tests.helpers.configs import write_short_config
+from tests.helpers.durable_toy import toy_runner
+from tests.helpers.paths import REPO_ROOT
+from tests.helpers.process import python_env, run
+
+LINT_IMPORTS = osp.join(osp.dirname(sys.executable), 'lint-imports')
+HEAVY = ('torch', 'mmengine', 'mmcv', 'mmdet', 'mmpretrain')
+
+_PROBE = '''
+import sys
+import {module}
+print(','.join(sorted(m for m in {heavy!r} if m in sys.modules)))
+'''
+
+
+def heavy_modules_after(module: str) -> list:
+    """Which of ``HEAVY`` a fresh ``import module`` loads."""
+    out = subprocess.run(
+        [sys.executable, '-c', _PROBE.format(module=module, heavy=HEAVY)],
+        capture_output=True, text=True, check=True, cwd=REPO_ROOT,
+        env=python_env())
+    return [m for m in out.stdout.strip().split(',') if m]
+
+
+def lint_imports(cwd: str, **env) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [LINT_IMPORTS, '--config', osp.join(cwd, '.importlinter')],
+        capture_output=True, text=True, cwd=cwd, env=python_env(**env),
+        timeout=300)
+
+
+def test_contracts_kept():
+    proc = lint_imports(REPO_ROOT)
+    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-2000:]
+    assert '0 broken' in proc.stdout
+
+
+@pytest.mark.parametrize('edit, contract', [
+    # a numpy-only core that imports torch
+    (('datasets/functional/repeat_factors.py', 'import torch  # noqa\n'),
+     'The numpy-only cores import no torch'),
+    # visualization reaching up into a registered shell
+    (('visualization/class_balance.py',
+      'import mmext.datasets.repeat_factor_dataset  # noqa\n'),
+     'Layers import downward only'),
+    # the wrapper <-> category ids cycle this package used to have
+    (('datasets/category_ids.py',
+      'import mmext.datasets.repeat_factor_dataset  # noqa\n'),
+     'No import cycles'),
+    # an eager heavy import in the package root
+    (('__init__.py', 'import mmengine  # noqa\n'), 'import mmext loads'),
+])
+def test_a_broken_contract_fails(tmp_path, edit, contract):
+    """The same contracts on a copy of the package with one bad import."""
+    shutil.copytree(osp.join(REPO_ROOT, 'mmext'), tmp_path / 'mmext',
+                    ignore=shutil.ignore_patterns('__pycache__', '.mim'))
+    shutil.copy(osp.join(REPO_ROOT, '.importlinter'), tmp_path)
+    path, line = edit
+    target = tmp_path / 'mmext' / path
+    target.write_text(line + target.read_text())
+    # the copy comes first on sys.path, before the editable install
+    proc = lint_imports(str(tmp_path), PYTHONPATH=str(tmp_path))
+    assert proc.returncode != 0, proc.stdout[-3000:]
+    broken = [line for line in proc.stdout.splitlines() if 'BROKEN' in line
+              or contract in line]
+    assert any(contract in line for line in broken), proc.stdout[-3000:]
+
+
+@pytest.mark.parametrize('module', [
+    'mmext', 'mmext.datasets.functional', 'mmext.utils.config_path'])
+def test_import_loads_no_torch_or_mmengine(module):
+    assert heavy_modules_after(module) == []
+
+
+def test_probe_sees_a_heavy_import():
+    assert 'torch' in heavy_modules_after('mmext.utils.checkpoint')
+
+
+@pytest.fixture(scope='module')
+def toy_checkpoint(tmp_path_factory):
+    """A Runner checkpoint of 1 iteration (message hub, numpy data)."""
+    work_dir = tmp_path_factory.mktemp('toy')
+    runner = toy_runner(work_dir, width=4, max_iters=1, interval=1)
+    runner.train()
+    return str(work_dir / 'iter_1.pth')
+
+
+_LOAD = '''
+import sys
+{imports}
+assert 'torch' not in sys.modules or {torch_first}
+import torch
+ckpt = torch.load({path!r}, weights_only=True)
+print('loaded', ckpt['meta']['iter'])
+'''
+
+
+@pytest.mark.parametrize('imports, torch_first', [
+    ('import mmext', False),
+    ('import torch, mmext', True),
+    # the module that imports torch first is the one the hook imports
+    ('import mmext.utils.checkpoint', True),
+])
+def test_runner_checkpoint_loads_weights_only(toy_checkpoint, imports,
+                                              torch_first):
+    code = _LOAD.format(imports=imports, torch_first=torch_first,
+                        path=toy_checkpoint)
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True,
+                         text=True, cwd=REPO_ROOT, env=python_env())
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.split() == ['loaded', '1']
+
+
+def test_without_mmext_the_checkpoint_does_not_load(toy_checkpoint):
+    # the control: what import mmext fixes
+    code = _LOAD.format(imports='', torch_first=False, path=toy_checkpoint)
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True,
+                         text=True, cwd=REPO_ROOT, env=python_env())
+    assert out.returncode != 0
+    assert 'Weights only load failed' in out.stderr
+
+
+def test_import_hook_leaves_torch_as_imported():
+    code = ('import sys, mmext; import torch; '
+            'hooks = [f for f in sys.meta_path '
+            "if type(f).__module__ == 'mmext.utils.import_hooks']; "
+            'print(len(hooks), type(torch.__loader__).__name__, '
+            'torch.__spec__.loader is torch.__loader__)')
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True,
+                         text=True, check=True, cwd=REPO_ROOT,
+                         env=python_env())
+    assert out.stdout.split() == ['0', 'SourceFileLoader', 'True']
+
+
+@pytest.mark.slow
+def test_mmdet_test_tool_loads_a_runner_checkpoint(tmp_path):
+    """mmdet's own tools/test.py on an mmext config: the config's
+    ``custom_imports`` import mmext, which installs the globals."""
+    import mmdet
+    config = write_short_config(tmp_path, iters=1, val_images=2)
+    run([sys.executable, 'tools/train.py', config, '--work-dir',
+         str(tmp_path / 'wd')], timeout=900)
+    tool = osp.join(osp.dirname(mmdet.__file__), '.mim', 'tools', 'test.py')
+    proc = run([sys.executable, tool, config,
+                str(tmp_path / 'wd' / 'iter_1.pth'), '--work-dir',
+                str(tmp_path / 'test')], timeout=900, check=False)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-3000:]
+    assert 'Weights only load failed' not in log
+    assert os.path.isdir(tmp_path / 'test')
