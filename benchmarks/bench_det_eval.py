@@ -1,7 +1,7 @@
 """Detection evaluation speed: mmext vs mmdet eval_map and COCO evaluators.
 
-Two synthetic data sets, the same for every contender (``--scale 1`` is
-full size; the default 0.2 keeps a 3-round run to a few minutes):
+Synthetic data sets, the same for every contender (``--scale 1``, the
+default, is full size; ``--quick`` is a smoke run at small sizes):
 
 * VOC07-test scale: 4952 images, 20 classes, ~2.4 GT per image (~15%
   difficult), 100 detections per image; mmext ``voc_eval`` against mmdet
@@ -9,21 +9,27 @@ full size; the default 0.2 keeps a 3-round run to a few minutes):
   memory for both, each in its own layout (flat arrays for mmext, mmdet's
   per-image, per-class lists), built before the clock starts.
 * COCO-val scale: 5000 images, 80 classes, ~36k GT (1% crowd), 100
-  detections per image; mmext against pycocotools, faster-coco-eval,
-  hotcoco and ultrafast-pycocotools, in two input forms, each the same for
-  all contenders:
+  detections per image (500k); mmext against pycocotools,
+  faster-coco-eval, hotcoco and ultrafast-pycocotools, in two input forms,
+  each the same for all contenders:
 
-  - ``files``: GT json and results json on disk. Peers: ``COCO(gt.json)``,
-    ``loadRes(res.json)``, evaluate, accumulate, summarize. mmext: the
-    ``eval_dets.py`` path (``load_coco_json`` then ``evaluate``, which also
-    builds the per-class tables);
+  - ``files`` (end to end): a GT json and a results json on disk, and a
+    fresh process per run, timed from its start to its exit, imports
+    included: ``python tools/analysis/eval_dets.py --gt-json --res-json
+    --metric coco`` for mmext (load, evaluate, per-class tables, metrics
+    json), ``COCO(gt.json)``, ``loadRes(res.json)``, evaluate, accumulate,
+    summarize for each peer. Peak memory is the process's peak RSS;
   - ``memory``: already parsed. Peers get the GT dict and the results list
     (``COCO(dict)`` or ``COCO()`` + ``createIndex()`` for pycocotools, then
-    ``loadRes(list)``); mmext gets flat arrays (``coco_eval``).
+    ``loadRes(list)``); mmext gets flat arrays (``coco_eval``). Peak memory
+    is the peak RSS of the timed part minus the RSS before it.
+
+* COCO scaling: mmext's ``files`` run at 50k, 500k and 5M detections (500,
+  5000 and 50000 images); one line per size against a linear growth from
+  the smallest (``ratio`` >= 1: at most linear), with its peak RSS.
 
 Every contender runs in its own process, interleaved over ``--rounds``
-rounds, fastest kept (see ``harness.py``); its peak memory is the peak RSS
-of the timed part minus the RSS before it. Scores are distinct, so every
+rounds, fastest kept (see ``harness.py``). Scores are distinct, so every
 evaluator ranks the same way.
 
 The last lines are one JSON object per comparison::
@@ -31,23 +37,29 @@ The last lines are one JSON object per comparison::
     {"bench": "coco_eval_files", "ours_s": ..., "peer": "pycocotools",
      "peer_s": ..., "ratio": ..., "max_abs_diff": ..., ...}
 
-Usage: ``python benchmarks/bench_det_eval.py [--scale 0.2] [--rounds 3]
-[--only voc coco] [--forms files memory] [--contention]``.
+Usage: ``python benchmarks/bench_det_eval.py [--scale 1] [--quick]
+[--rounds 3] [--only voc coco scaling] [--forms files memory]
+[--scaling-dets 50000 500000 5000000] [--contention]``.
 """
 import argparse
 import contextlib
 import io
 import json
+import os
 import os.path as osp
+import subprocess
 import sys
 import tempfile
+import time
 
 import numpy as np
+import orjson
 
 import harness
+from mmext.evaluation.functional import xyxy_to_xywh
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, REPO)  # tools.analysis.eval_dets
+EVAL_DETS = osp.join(REPO, 'tools', 'analysis', 'eval_dets.py')
 
 COCO_PEERS = {
     'pycocotools': 'pycocotools',
@@ -102,16 +114,16 @@ def make_scene(rng, num_images, num_classes, gts_per_image, dets_per_image,
         num_classes=num_classes)
 
 
-def write_coco_inputs(s, out_dir):
-    """GT json, results json and an npz of the same scene."""
-    xywh = lambda b: np.concatenate([b[:, :2], b[:, 2:] - b[:, :2]], 1)  # noqa
-    gb = xywh(s['gt_boxes'].astype(np.float64))
+def write_coco_inputs(s, out_dir, chunk=500_000):
+    """GT json, results json (written a slice at a time) and an npz of the
+    same scene."""
+    gb = xyxy_to_xywh(s['gt_boxes'].astype(np.float64))
     anns = [
-        dict(id=i + 1, image_id=int(im) + 1, category_id=int(c) + 1,
-             bbox=[float(v) for v in b], area=float(b[2] * b[3]),
-             iscrowd=int(cr))
+        dict(id=i + 1, image_id=im + 1, category_id=c + 1, bbox=b,
+             area=b[2] * b[3], iscrowd=int(cr))
         for i, (b, c, im, cr) in enumerate(
-            zip(gb, s['gt_labels'], s['gt_imgs'], s['gt_crowd']))
+            zip(gb.tolist(), s['gt_labels'].tolist(), s['gt_imgs'].tolist(),
+                s['gt_crowd'].tolist()))
     ]
     gt = dict(
         images=[dict(id=i + 1, width=640, height=640, file_name=f'{i}.jpg')
@@ -119,17 +131,23 @@ def write_coco_inputs(s, out_dir):
         categories=[dict(id=c + 1, name=f'c{c}')
                     for c in range(s['num_classes'])],
         annotations=anns)
-    db = xywh(s['det_boxes'].astype(np.float64))
-    res = [
-        dict(image_id=int(im) + 1, category_id=int(c) + 1,
-             bbox=[float(v) for v in b], score=float(sc))
-        for b, c, im, sc in zip(db, s['det_labels'], s['det_imgs'],
-                                s['det_scores'])
-    ]
-    with open(osp.join(out_dir, 'gt.json'), 'w') as f:
-        json.dump(gt, f)
-    with open(osp.join(out_dir, 'res.json'), 'w') as f:
-        json.dump(res, f)
+    with open(osp.join(out_dir, 'gt.json'), 'wb') as f:
+        f.write(orjson.dumps(gt))
+    n = len(s['det_labels'])
+    with open(osp.join(out_dir, 'res.json'), 'wb') as f:
+        f.write(b'[')
+        for start in range(0, n, chunk):
+            sl = slice(start, start + chunk)
+            res = [
+                dict(image_id=im + 1, category_id=c + 1, bbox=b, score=sc)
+                for b, c, im, sc in zip(
+                    xyxy_to_xywh(s['det_boxes'][sl].astype(
+                        np.float64)).tolist(), s['det_labels'][sl].tolist(),
+                    s['det_imgs'][sl].tolist(),
+                    s['det_scores'][sl].astype(np.float64).tolist())
+            ]
+            f.write((b',' if start else b'') + orjson.dumps(res)[1:-1])
+        f.write(b']')
     save_scene(s, out_dir)
 
 
@@ -194,19 +212,65 @@ def mmdet_inputs(s: dict):
     return dets, anns
 
 
-def coco_worker(name: str, form: str, data_dir: str) -> dict:
-    """One COCO contender, from files or from memory: the 12 stats."""
+# A peer's whole job in a fresh process: argv = name, gt, res, out json
+PEER_SCRIPT = """
+import contextlib, io, json, sys
+sys.path.insert(0, {bench_dir!r})
+from bench_det_eval import coco_api
+name, gt_file, res_file, out = sys.argv[1:]
+COCO, COCOeval = coco_api(name)
+with contextlib.redirect_stdout(io.StringIO()):
+    gt = COCO(gt_file)
+    ev = COCOeval(gt, gt.loadRes(res_file), 'bbox')
+    ev.evaluate()
+    ev.accumulate()
+    ev.summarize()
+with open(out, 'w') as f:
+    json.dump([float(v) for v in ev.stats], f)
+""".format(bench_dir=osp.dirname(osp.abspath(__file__)))
+
+
+def run_process(cmd) -> dict:
+    """Run ``cmd`` to its end: wall seconds and the process's peak RSS."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, cwd=REPO)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    err = proc.stderr.read().decode(errors='replace')
+    proc.stderr.close()
+    if proc.returncode != 0:
+        raise RuntimeError(f'{cmd[:3]} failed ({proc.returncode}): '
+                           f'{err.strip().splitlines()[-1:]}')
+    return dict(seconds=seconds, peak_mb=usage.ru_maxrss / 1024)
+
+
+def coco_files_worker(name: str, data_dir: str) -> dict:
+    """One COCO contender end to end in a fresh process: the 12 stats."""
     gt_file, res_file = (osp.join(data_dir, f) for f in ('gt.json',
                                                          'res.json'))
-    if name == 'mmext' and form == 'files':
-        from tools.analysis.eval_dets import evaluate, load_coco_json
+    with tempfile.TemporaryDirectory() as tmp:
+        out = osp.join(tmp, 'stats.json')
+        if name == 'mmext':
+            cmd = [sys.executable, EVAL_DETS, '--gt-json', gt_file,
+                   '--res-json', res_file, '--metric', 'coco', '--out', out]
+        else:
+            cmd = [sys.executable, '-c', PEER_SCRIPT, name, gt_file,
+                   res_file, out]
+        record = run_process(cmd)
+        with open(out) as f:
+            stats = json.load(f)
+    if name == 'mmext':
+        stats = [stats[f'coco/{k}'] for k in COCO_KEYS]
+    return dict(record, stats=stats)
 
-        def run():
-            samples, classes = load_coco_json(gt_file, res_file)
-            flat, _ = evaluate(samples, classes, ('coco', ),
-                               legacy_coords=False, box_format='xywh')
-            return [flat[f'coco/{k}'] for k in COCO_KEYS]
-    elif name == 'mmext':
+
+def coco_memory_worker(name: str, data_dir: str) -> dict:
+    """One COCO contender on already parsed input: the 12 stats."""
+    gt_file, res_file = (osp.join(data_dir, f) for f in ('gt.json',
+                                                         'res.json'))
+    if name == 'mmext':
         from mmext.evaluation.functional import coco_eval
         s = load_scene(data_dir)
 
@@ -218,17 +282,14 @@ def coco_worker(name: str, form: str, data_dir: str) -> dict:
             return res['stats'].tolist()
     else:
         COCO, COCOeval = coco_api(name)
-        if form == 'memory':
-            with open(gt_file) as f:
-                gt_in = json.load(f)
-            with open(res_file) as f:
-                res_in = json.load(f)
-        else:
-            gt_in, res_in = gt_file, res_file
+        with open(gt_file) as f:
+            gt_in = json.load(f)
+        with open(res_file) as f:
+            res_in = json.load(f)
 
         def run():
             with contextlib.redirect_stdout(io.StringIO()):
-                if name == 'pycocotools' and form == 'memory':
+                if name == 'pycocotools':
                     gt = COCO()  # its constructor takes a file name only
                     gt.dataset = gt_in
                     gt.createIndex()
@@ -263,7 +324,9 @@ def work(name: str, case: str) -> dict:
     task, variant, data_dir = case.split(':', 2)
     if task == 'voc':
         return voc_worker(name, variant, data_dir)
-    return coco_worker(name, variant, data_dir)
+    if variant == 'files':
+        return coco_files_worker(name, data_dir)
+    return coco_memory_worker(name, data_dir)
 
 
 WORKERS = {n: (lambda case, n=n: work(n, case))
@@ -326,24 +389,65 @@ def bench_coco(session, scene, forms, peers) -> list:
     return lines
 
 
+def bench_scaling(args, sizes) -> list:
+    """mmext end to end from files at each size: one line per size against
+    linear growth from the smallest size, with its peak RSS."""
+    runs = {}
+    with harness.Session(args) as session:
+        for num_dets in sizes:
+            rng = np.random.default_rng(num_dets)
+            scene = make_scene(rng, max(num_dets // 100, 1), 80, 7.2, 100,
+                               0.0, 0.01, integer=False)
+            with tempfile.TemporaryDirectory() as tmp:
+                write_coco_inputs(scene, tmp)
+                del scene
+                runs[num_dets] = session.compare(
+                    __file__, ['mmext'], f'coco:files:{tmp}')['mmext']
+            print(f'scaling: {num_dets} dets done', flush=True)
+        base_n = sizes[0]
+        lines = []
+        for num_dets in sizes:
+            run, base = runs[num_dets], runs[base_n]
+            linear = dict(base, seconds=base.get('seconds', 0) * num_dets /
+                          base_n) if 'error' not in base else base
+            extra = {} if 'error' in run else dict(
+                dets=num_dets, ours_peak_mem_mb=round(run['peak_mb'], 1),
+                us_per_det=round(run['seconds'] / num_dets * 1e6, 3),
+                within_2gb=run['peak_mb'] <= 2048)
+            lines.append(session.line(
+                f'coco_scaling_{num_dets}', run, linear,
+                peer=f'linear from {base_n} dets', **extra))
+    return lines
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--scale', type=float, default=0.2,
-                        help='fraction of the full-size image counts '
-                        '(default 0.2)')
-    parser.add_argument('--only', nargs='+', choices=('voc', 'coco'),
-                        default=('voc', 'coco'))
+    parser.add_argument('--scale', type=float, default=1.0,
+                        help='fraction of the full-size image counts of the '
+                        'VOC and COCO comparisons (default 1)')
+    parser.add_argument('--quick', action='store_true',
+                        help='smoke run: --scale 0.02, scaling at 5k and 50k '
+                        'detections')
+    parser.add_argument('--only', nargs='+',
+                        choices=('voc', 'coco', 'scaling'),
+                        default=('voc', 'coco', 'scaling'))
     parser.add_argument('--forms', nargs='+', choices=('files', 'memory'),
                         default=('files', 'memory'),
                         help='COCO input forms to compare')
     parser.add_argument('--peers', nargs='+', choices=tuple(COCO_PEERS),
                         default=tuple(COCO_PEERS),
                         help='COCO evaluators to compare with')
+    parser.add_argument('--scaling-dets', nargs='+', type=int,
+                        default=(50_000, 500_000, 5_000_000),
+                        help='detection counts of the scaling lines '
+                        '(100 per image)')
     harness.add_arguments(parser)
     args = parser.parse_args()
     if args.worker:
         harness.serve(WORKERS, args)
         return
+    if args.quick:
+        args.scale, args.scaling_dets = 0.02, (5_000, 50_000)
     rng = np.random.default_rng(0)
     lines = []
     with harness.Session(args) as session:
@@ -361,6 +465,8 @@ def main():
                   f"{len(coco['gt_labels'])} GT, {len(coco['det_labels'])} "
                   'dets', flush=True)
             lines += bench_coco(session, coco, args.forms, args.peers)
+    if 'scaling' in args.only:
+        lines += bench_scaling(args, sorted(args.scaling_dets))
     harness.emit(lines)
 
 
