@@ -164,8 +164,9 @@ class RepeatFactorDataset:
             np.arange(self.repeat_factors.num_images + 1))
         self._fully_initialized = True
         print_log(
-            f'RepeatFactorDataset over {name}: {self.repeat_factors.num_images}'
-            f' images -> {len(self.slot_to_image)} slots '
+            f'RepeatFactorDataset over {name}: '
+            f'{self.repeat_factors.num_images} images -> '
+            f'{len(self.slot_to_image)} slots '
             f'(t={self.oversample_thr:g}, {self.rounding}, expected '
             f'{self.expected_length()} per epoch)',
             logger='current',
