@@ -1,4 +1,6 @@
-"""Parity of the multi-label functional core with mmpretrain and sklearn.
+"""Parity of the multi-label functional core (threshold statistics and AP)
+with mmpretrain and sklearn. ROC-AUC, thresholds and curves: see
+test_multilabel_ranking.py.
 
 mmpretrain computes in float32 and in percent, so its numbers are compared
 after dividing by 100 (an absolute 1e-6 on fractions). On classes without
@@ -244,13 +246,6 @@ def test_best_f1_thresholds_brute_force():
             assert thrs[c] == np.inf and best[c] == 0
         else:
             assert f1s[thrs[c]] == pytest.approx(best[c])
-
-
-def test_torch_inputs():
-    scores, targets = random_case(2)
-    a = multilabel_metrics(torch.from_numpy(scores), torch.from_numpy(targets))
-    b = multilabel_metrics(scores, targets)
-    assert a['mAP'] == b['mAP'] and a['OF1'] == b['OF1']
 
 
 @pytest.mark.parametrize('scores, targets, match', [

@@ -1,5 +1,7 @@
-"""The registered MultiLabelMetric: registry, data samples, difficult labels,
-distributed collection."""
+"""The registered MultiLabelMetric against sklearn and mmpretrain (never
+against its own functional core): registry, data samples, difficult labels,
+per-class thresholds, curves, distributed collection."""
+import json
 import logging
 import re
 
@@ -10,63 +12,106 @@ from mmengine.evaluator import Evaluator
 from mmengine.logging import MMLogger
 from mmengine.registry import DefaultScope
 from mmpretrain.evaluation import MultiLabelMetric as MMPretrainMetric
-from mmpretrain.registry import METRICS as MMPRETRAIN_METRICS
-from mmpretrain.structures import DataSample
 
-from mmext.evaluation.functional.multilabel import multilabel_metrics
-from tests.dist_utils import run_distributed
+from tests.helpers.distributed import run_distributed
+from tests.helpers.multilabel import (build_metric, expected_targets,
+                                      make_samples, sklearn_items)
 
-ALL_ITEMS = ('CP', 'CR', 'CF1', 'macro-F1', 'OP', 'OR', 'OF1', 'mAP',
-             'best-F1')
+ALL_ITEMS = ('CP', 'CR', 'CF1', 'macro-F1', 'OP', 'OR', 'OF1', 'mAP', 'AUC',
+             'micro-AUC', 'best-F1')
+CLASSES = [f'c{i}' for i in range(6)]
 
-
-def make_samples(num: int = 101, num_classes: int = 6, seed: int = 0,
-                 difficult: bool = True):
-    """Data samples as mmpretrain's VOC pipeline gives them (label indices
-    plus, with ``difficult``, ``gt_label_difficult`` in the metainfo),
-    converted to dicts the way mmengine's Evaluator does."""
-    rng = np.random.default_rng(seed)
-    samples = []
-    for _ in range(num):
-        labels = rng.choice(num_classes, rng.integers(1, 3), replace=False)
-        labels_difficult = rng.choice(num_classes,
-                                      rng.integers(0, 2)).tolist()
-        sample = DataSample().set_pred_score(torch.rand(
-            num_classes, generator=torch.Generator().manual_seed(
-                int(rng.integers(1 << 30))))).set_gt_label(labels.tolist())
-        if difficult:
-            sample.set_metainfo(dict(gt_label_difficult=labels_difficult))
-        samples.append(sample.to_dict())
-    return samples
+build = build_metric
 
 
-def expected_targets(samples, num_classes: int = 6) -> np.ndarray:
-    targets = np.zeros((len(samples), num_classes), dtype=int)
-    for i, s in enumerate(samples):
-        for d in s['gt_label_difficult']:
-            targets[i, d] = -1
-        targets[i, s['gt_label'].numpy()] = 1  # positive wins
-    return targets
-
-
-def build(**kwargs):
-    with DefaultScope.overwrite_default_scope('mmpretrain'):
-        return MMPRETRAIN_METRICS.build(
-            dict(type='mmext.MultiLabelMetric', **kwargs))
+def scores_of(samples) -> np.ndarray:
+    return torch.stack([s['pred_score'] for s in samples]).numpy()
 
 
 def test_build_from_mmpretrain_registry_and_values():
     metric = build(items=ALL_ITEMS)
     assert type(metric).__module__.startswith('mmext.')
     samples = make_samples()
-    metric.dataset_meta = dict(classes=[f'c{i}' for i in range(6)])
+    metric.dataset_meta = dict(classes=CLASSES)
     metric.process(None, samples)
     res = metric.evaluate(len(samples))
-    scores = torch.stack([s['pred_score'] for s in samples]).numpy()
-    ref = multilabel_metrics(scores, expected_targets(samples))
-    for item in ALL_ITEMS[:-1]:
-        assert res[f'multi-label/{item}'] == pytest.approx(100 * ref[item])
-    assert res['multi-label/best-F1'] >= res['multi-label/macro-F1']
+    expect = sklearn_items(scores_of(samples), expected_targets(samples, 6),
+                           thr=0.5)
+    for item in ALL_ITEMS:  # percent, AUC included; mmext works in float32
+        assert res[f'multi-label/{item}'] == pytest.approx(
+            expect[item], abs=1e-4), item
+
+
+def test_auc_leaves_out_classes_without_negatives_and_logs_the_count():
+    samples = make_samples(num=40, seed=8, difficult=False)
+    for s in samples:  # class 5 positive everywhere: no AUC
+        s['gt_label'] = torch.cat([s['gt_label'], torch.tensor([5])])
+    metric = build(items=('AUC', ))
+    metric.process(None, samples)
+    res, messages = logged(lambda: metric.evaluate(len(samples)),
+                           logging.INFO)
+    expect = sklearn_items(scores_of(samples), expected_targets(samples, 6),
+                           thr=0.5)
+    assert res['multi-label/AUC'] == pytest.approx(expect['AUC'], abs=1e-4)
+    assert any('1 classes without AUC' in m for m in messages)
+
+
+def test_per_class_thresholds_from_list_and_json(tmp_path):
+    samples = make_samples(seed=9)
+    targets = expected_targets(samples, 6)
+    thr = np.array([0.2, 0.35, 0.5, 0.65, 0.8, 0.95])
+    expect = sklearn_items(scores_of(samples), targets, thr=thr)
+    items = ('CP', 'CR', 'CF1', 'OP', 'OR', 'OF1', 'macro-F1')
+    # the JSON lists the classes in another order than the dataset
+    order = [3, 0, 5, 1, 4, 2]
+    path = tmp_path / 'thr.json'
+    path.write_text(json.dumps(dict(
+        classes=[CLASSES[i] for i in order],
+        thresholds=[float(thr[i]) for i in order])))
+    for given in (thr.tolist(), str(path)):
+        metric = build(thr=given, items=items)
+        metric.dataset_meta = dict(classes=CLASSES)
+        metric.process(None, samples)
+        res = metric.evaluate(len(samples))
+        for item in items:
+            assert res[f'multi-label/{item}_thr-per-class'] == \
+                pytest.approx(expect[item], abs=1e-4), (given, item)
+    # and they differ from one global threshold
+    metric = build(items=items)
+    metric.process(None, samples)
+    assert metric.evaluate(len(samples))['multi-label/CP'] != \
+        pytest.approx(expect['CP'], abs=1e-3)
+
+
+def test_threshold_file_with_other_classes_names_the_file(tmp_path):
+    path = tmp_path / 'thr.json'
+    path.write_text(json.dumps(dict(classes=CLASSES[:5] + ['dog'],
+                                    thresholds=[0.5] * 6)))
+    metric = build(thr=str(path))
+    metric.dataset_meta = dict(classes=CLASSES)
+    samples = make_samples(num=10, seed=10)
+    metric.process(None, samples)
+    with pytest.raises(ValueError, match=rf"{re.escape(str(path))} does not "
+                       r"match the dataset classes: missing \['c5'\], not "
+                       r"in the dataset \['dog'\]"):
+        metric.evaluate(len(samples))
+    path.write_text('{"classes": ["a"]}')
+    with pytest.raises(ValueError, match=re.escape(str(path))):
+        build(thr=str(path))
+
+
+def test_curve_dir_under_the_work_dir(tmp_path):
+    metric = build(items=('AUC', ), curve_dir='curves')
+    metric.dataset_meta = dict(classes=CLASSES)
+    metric.work_dir = str(tmp_path)  # what MetricWorkDirHook sets
+    samples = make_samples(num=30, seed=11)
+    metric.process(None, samples)
+    metric.evaluate(len(samples))
+    for name in ('multilabel_roc.png', 'multilabel_pr.png'):
+        png = tmp_path / 'curves' / name
+        assert png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    assert sorted(p.name for p in (tmp_path / 'curves').iterdir()) == [
+        'multilabel_pr.png', 'multilabel_roc.png']  # no temporary left
 
 
 def test_matches_mmpretrain_voc_metrics():
@@ -146,18 +191,19 @@ def test_distributed_collection_equals_single_process():
 
 class _Records(logging.Handler):
 
-    def __init__(self):
-        super().__init__(logging.WARNING)
+    def __init__(self, level):
+        super().__init__(level)
         self.messages = []
 
     def emit(self, record):
         self.messages.append(record.getMessage())
 
 
-def warnings_logged(fn):
-    """``fn()`` and the warnings it logged through mmengine's logger."""
+def logged(fn, level=logging.WARNING):
+    """``fn()`` and the messages (``level`` and above) it logged through
+    mmengine's logger."""
     logger = MMLogger.get_current_instance()
-    records = _Records()
+    records = _Records(level)
     logger.addHandler(records)
     try:
         return fn(), records.messages
@@ -195,7 +241,7 @@ def assert_pairs(ours, theirs, ours_suffix, theirs_suffix):
 def test_thr_and_topk_as_mmpretrain(thr, topk):
     samples = make_samples(seed=3, difficult=False)
     kwargs = dict(thr=thr, topk=topk)
-    (ours, theirs), messages = warnings_logged(
+    (ours, theirs), messages = logged(
         lambda: evaluate_both(samples, kwargs, kwargs))
     # thr wins, with mmpretrain's warning (once from ours, twice from theirs)
     expected = 'Both thr and topk are given, use threshold in favor of top-k.'

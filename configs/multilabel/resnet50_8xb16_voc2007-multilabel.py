@@ -32,9 +32,13 @@ test_dataloader = val_dataloader
 val_evaluator = dict(
     _delete_=True,
     type='mmext.MultiLabelMetric',
-    thr=0.5,
-    items=('CP', 'CR', 'CF1', 'OP', 'OR', 'OF1', 'mAP'))
+    thr=0.5,  # or per-class: thr='thresholds.json' (ml_thresholds.py)
+    items=('CP', 'CR', 'CF1', 'OP', 'OR', 'OF1', 'mAP', 'AUC'),
+    # ROC and PR curves (PNG) under the work dir
+    curve_dir='curves')
 test_evaluator = val_evaluator
+# tells the metric where the work dir is, for curve_dir
+custom_hooks = [dict(type='mmext.MetricWorkDirHook')]
 
 # the freshly initialised head learns 10x faster than the pretrained body
 optim_wrapper = dict(
