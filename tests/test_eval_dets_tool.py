@@ -304,3 +304,28 @@ def test_cli_prints_bad_input_without_traceback(voc_dump, tmp_path):
     assert proc.stderr.strip().endswith(
         'pass --allow-missing to score them so')
     assert f'error: {half} has predictions for 59 of the 60' in proc.stderr
+
+
+def _imported_modules(stderr: str) -> set:
+    """Top-level packages in a ``python -X importtime`` report."""
+    return {
+        line.split('|')[-1].strip().split('.')[0]
+        for line in stderr.splitlines() if line.startswith('import time:')
+    }
+
+
+def test_json_route_imports_neither_torch_nor_mmengine(tmp_path):
+    """--help and the whole --gt-json route start without the heavy stack
+    (the CLI's start-up stays well under a second)."""
+    from tests.helpers.process import run
+    s = random_scene(4, num_images=5)
+    gt, res = _write_jsons(s, tmp_path)
+    for args in (['--help'], ['--gt-json', gt, '--res-json', res, '--metric',
+                              'voc07', 'coco', '--out',
+                              str(tmp_path / 'm.json')]):
+        proc = run(['python', '-X', 'importtime',
+                    'tools/analysis/eval_dets.py'] + args)
+        heavy = _imported_modules(proc.stderr) & {
+            'torch', 'mmengine', 'mmcv', 'mmdet', 'matplotlib'}
+        assert not heavy, args
+    assert 'coco/AP' in json.loads((tmp_path / 'm.json').read_text())

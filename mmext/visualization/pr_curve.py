@@ -11,11 +11,24 @@ from mmext.evaluation.functional import (COCO_RECALL_THRS,
 from .writers import atomic_path, write_json
 
 
+def envelope_curve(recall: np.ndarray, precision: np.ndarray,
+                   recall_thrs: np.ndarray = COCO_RECALL_THRS
+                   ) -> Dict[str, np.ndarray]:
+    """The interpolated precision (the monotone envelope, pycocotools
+    style: 0 past the last recall reached) at each recall threshold.
+
+    Returns:
+        dict: ``recall`` (the grid) and ``precision``, each ``(R,)``.
+    """
+    return dict(recall=np.asarray(recall_thrs),
+                precision=interpolated_precision(recall, precision,
+                                                 recall_thrs))
+
+
 def mean_pr_curve(curves: Dict[str, Dict[str, np.ndarray]],
                   recall_thrs: np.ndarray = COCO_RECALL_THRS
                   ) -> Dict[str, np.ndarray]:
-    """The mean over classes of the interpolated precision (the monotone
-    envelope, pycocotools style) at each recall threshold.
+    """The mean over classes of :func:`envelope_curve`.
 
     Args:
         curves (dict): ``{class: {'recall': ..., 'precision': ...}}``, the
@@ -30,7 +43,7 @@ def mean_pr_curve(curves: Dict[str, Dict[str, np.ndarray]],
     if not curves:
         return dict(recall=np.zeros(0), precision=np.zeros(0))
     precision = np.mean([
-        interpolated_precision(c['recall'], c['precision'], recall_thrs)
+        envelope_curve(c['recall'], c['precision'], recall_thrs)['precision']
         for c in curves.values()
     ], axis=0)
     return dict(recall=np.asarray(recall_thrs), precision=precision)
@@ -87,9 +100,9 @@ def write_pr_curves(curves: Dict[str, List[dict]], out_dir: str,
     """Write ``pr_curves_<name>.json`` and ``pr_curves_<name>.png`` per
     entry of ``curves`` (one per IoU threshold of the VOC matching).
 
-    The PNG has the curve and AP of each class with GT in the legend and a
-    bold mean curve (:func:`mean_pr_curve`) whose legend AP is the mean of
-    the class APs. The JSON keeps every class: points, GT count, AP, P/R/F1
+    The PNG draws the interpolated precision (:func:`envelope_curve`) of
+    each class with GT, its AP in the legend, and their bold mean
+    (:func:`mean_pr_curve`), whose legend AP is the mean of the class APs. The JSON keeps every class: points, GT count, AP, P/R/F1
     at the score threshold and at the best F1 (``null`` where undefined).
 
     Args:
@@ -120,12 +133,17 @@ def write_pr_curves(curves: Dict[str, List[dict]], out_dir: str,
             for r in rows if r['num_gts'] > 0
         }
         mean = mean_pr_curve(with_gt)
+        # classes drawn as the envelope the mean averages, on its grid
+        drawn = {
+            c: dict(envelope_curve(v['recall'], v['precision']), ap=v['ap'])
+            for c, v in with_gt.items()
+        }
         aps = [c['ap'] for c in with_gt.values() if c['ap'] is not None]
         mean['ap'] = float(np.mean(aps)) if aps and len(aps) == len(
             with_gt) else None
         png_file = osp.join(out_dir, f'pr_curves_{name}.png')
         title = f'PR curves ({name}' + (f', {ap_name})' if mean['ap']
                                          is not None else ')')
-        plot_pr_curves(with_gt, png_file, title=title, mean=mean)
+        plot_pr_curves(drawn, png_file, title=title, mean=mean)
         written += [json_file, png_file]
     return written

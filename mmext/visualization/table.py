@@ -100,10 +100,24 @@ def format_ap_table(per_class: Dict[str, Dict[str, float]],
         _dropped_note(len(classes), len(shown))
 
 
+def _prf_row(r: dict) -> list:
+    """A P/R/F1 row; without GT only the precision at the threshold is
+    defined (recall, F1 and the best-F1 cut are not)."""
+    at_thr, best = r['at_thr'], r['best']
+    if r['num_gts'] == 0:
+        return [r['name'], 0, at_thr['precision']] + [None] * 6
+    return [
+        r['name'], r['num_gts'], at_thr['precision'], at_thr['recall'],
+        at_thr['f1'], best['score_thr'], best['precision'], best['recall'],
+        best['f1']
+    ]
+
+
 def format_prf_table(rows: List[dict], score_thr: float, name: str,
                      num_dets: Sequence[int]) -> str:
     """Per-class precision / recall / F1 at ``score_thr`` and at the
-    best-F1 threshold (``-`` for a class without detections).
+    best-F1 threshold (``-`` where undefined: the threshold of a class
+    without detections, all but the precision of a class without GT).
 
     Args:
         rows (list[dict]): Per class: ``name``, ``num_gts``, ``at_thr`` and
@@ -123,11 +137,7 @@ def format_prf_table(rows: List[dict], score_thr: float, name: str,
     ]
     names = [r['name'] for r in rows]
     shown = _shown_classes(names, [r['num_gts'] for r in rows], num_dets)
-    body = [[
-        r['name'], r['num_gts'], r['at_thr']['precision'],
-        r['at_thr']['recall'], r['at_thr']['f1'], r['best']['score_thr'],
-        r['best']['precision'], r['best']['recall'], r['best']['f1']
-    ] for r in (rows[k] for k in shown)]
+    body = [_prf_row(rows[k]) for k in shown]
     return format_table(
         header, body,
         title=f'P/R/F1 per class (VOC matching, {name})') + _dropped_note(
