@@ -5,7 +5,9 @@ The oracles run the upstream code itself: ``tidecv`` (installed) and
 mmdet 3.3's ``calculate_confusion_matrix`` loaded from the file mmdet ships
 (``mmdet/.mim/tools/analysis_tools/confusion_matrix.py``).
 """
+import functools
 import importlib.util
+import io
 import os.path as osp
 
 import numpy as np
@@ -145,6 +147,10 @@ def mmdet_confusion_module():
     spec = importlib.util.spec_from_file_location('mmdet_confusion', path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    # its progress bar writes to the real stdout: keep test and benchmark
+    # output readable
+    module.ProgressBar = functools.partial(module.ProgressBar,
+                                           file=io.StringIO())
     return module
 
 
@@ -162,12 +168,11 @@ class _ListDataset:
         return self.infos[idx]
 
 
-def mmdet_confusion_matrix(arrays: DetectionArrays, score_thr: float,
-                           iou_thr: float) -> np.ndarray:
-    """mmdet's ``calculate_confusion_matrix`` on ``arrays`` (xyxy boxes),
-    fed the data-info instances and ``pred_instances`` it expects."""
+def mmdet_confusion_inputs(arrays: DetectionArrays):
+    """The dataset (data-info instances) and results (``pred_instances``)
+    that mmdet's ``calculate_confusion_matrix`` reads, from ``arrays``
+    (xyxy boxes)."""
     import torch
-    module = mmdet_confusion_module()
     infos, results = [], []
     for i in range(arrays.num_images):
         g = arrays.gt_imgs == i
@@ -180,6 +185,13 @@ def mmdet_confusion_matrix(arrays: DetectionArrays, score_thr: float,
             bboxes=torch.from_numpy(arrays.det_boxes[d]),
             scores=torch.from_numpy(arrays.det_scores[d]),
             labels=torch.from_numpy(arrays.det_labels[d]))))
-    dataset = _ListDataset(infos, [str(c) for c in range(arrays.num_classes)])
-    return module.calculate_confusion_matrix(dataset, results, score_thr,
-                                             None, iou_thr)
+    classes = [str(c) for c in range(arrays.num_classes)]
+    return _ListDataset(infos, classes), results
+
+
+def mmdet_confusion_matrix(arrays: DetectionArrays, score_thr: float,
+                           iou_thr: float) -> np.ndarray:
+    """mmdet's ``calculate_confusion_matrix`` on ``arrays``."""
+    dataset, results = mmdet_confusion_inputs(arrays)
+    return mmdet_confusion_module().calculate_confusion_matrix(
+        dataset, results, score_thr, None, iou_thr)

@@ -5,18 +5,17 @@ ultralytics plots them); numpy only.
 A detection is a true positive when the one-to-one greedy matching at
 ``iou_thr`` (same class, best score first, :mod:`.greedy_match`) gives it a
 non-ignored GT; an unmatched detection on an ignored GT or crowd region of
-its class (IoU ``>= iou_thr``; crowd: over the detection's area) is left
-out, as in pycocotools. At a threshold ``x`` a class keeps its detections
+its class (intersection over the detection's area ``>= iou_thr``) is left
+out, as pycocotools does with crowds. At a threshold ``x`` a class keeps its detections
 with ``score >= x``; precision is 1 when none is kept (ultralytics' choice),
 recall and F1 are then 0. The mean curves average the classes that have GT.
 """
-from typing import Dict
+from typing import Dict, Optional
 
 import numpy as np
 
-from .greedy_match import boxes_xywh, greedy_match, image_pairs, rank_in_image
+from .greedy_match import PairIoU, greedy_match, pair_ious, rank_in_image
 from .grouping import score_order
-from .iou import paired_crowd_iou_xywh
 from .pr import best_f1_threshold, f1_score
 from .records import DetectionArrays
 
@@ -24,49 +23,48 @@ from .records import DetectionArrays
 CONFIDENCE_THRS = np.linspace(0, 1, 1001)
 
 
-def true_positives(arrays: DetectionArrays, iou_thr: float = 0.5
-                   ) -> np.ndarray:
+def true_positives(arrays: DetectionArrays, iou_thr: float = 0.5,
+                   pairs: Optional[PairIoU] = None) -> np.ndarray:
     """Per detection: 1 true positive, 0 false positive, -1 left out.
 
     Args:
         arrays (DetectionArrays): Detections and GT.
         iou_thr (float): Minimum IoU of a match.
+        pairs (PairIoU, optional): :func:`~.greedy_match.pair_ious` of
+            ``arrays``, when already computed.
 
     Returns:
         np.ndarray: ``(N,)`` int8.
     """
-    n = len(arrays.det_scores)
+    p = pair_ious(arrays) if pairs is None else pairs
+    n = p.num_dets
     labels = np.asarray(arrays.det_labels, np.int64)
     gt_labels = np.asarray(arrays.gt_labels, np.int64)
-    crowd = np.asarray(arrays.gt_crowd, bool)
-    regular = ~(crowd | np.asarray(arrays.gt_ignore, bool))
     rank, _ = rank_in_image(arrays.det_scores, arrays.det_imgs)
-    d, g = image_pairs(arrays.det_imgs, arrays.gt_imgs)
-    same = labels[d] == gt_labels[g]
-    d, g = d[same], g[same]
-    iou = paired_crowd_iou_xywh(
-        boxes_xywh(arrays.det_boxes, arrays.box_format)[d],
-        boxes_xywh(arrays.gt_boxes, arrays.box_format)[g], crowd[g])
-    on_regular = regular[g]
-    match = greedy_match(rank, d[on_regular], g[on_regular],
-                         iou[on_regular], iou_thr, n, len(gt_labels))
+    same = labels[p.det] == gt_labels[p.gt]
+    match = greedy_match(rank, p.det[same], p.gt[same], p.iou[same], iou_thr,
+                         n, len(gt_labels))
     out = (match >= 0).astype(np.int8)
-    on_region = ~on_regular & (iou >= iou_thr)
+    on_region = (labels[p.region_det] == gt_labels[p.region_gt]) & (
+        p.region_iou >= iou_thr)
     left_out = np.zeros(n, bool)
-    left_out[d[on_region]] = True
+    left_out[p.region_det[on_region]] = True
     out[left_out & (match < 0)] = -1
     return out
 
 
 def confidence_curves(arrays: DetectionArrays,
                       iou_thr: float = 0.5,
-                      thresholds: np.ndarray = CONFIDENCE_THRS) -> Dict:
+                      thresholds: np.ndarray = CONFIDENCE_THRS,
+                      pairs: Optional[PairIoU] = None) -> Dict:
     """Precision, recall and F1 at each confidence threshold.
 
     Args:
         arrays (DetectionArrays): Detections and GT.
         iou_thr (float): Minimum IoU of a true positive. Defaults to 0.5.
         thresholds (np.ndarray): Increasing confidence thresholds.
+        pairs (PairIoU, optional): :func:`~.greedy_match.pair_ious` of
+            ``arrays``, when already computed.
 
     Returns:
         dict: ``thresholds`` (``(T,)``); ``precision``, ``recall``, ``f1``
@@ -78,7 +76,7 @@ def confidence_curves(arrays: DetectionArrays,
     """
     thresholds = np.asarray(thresholds, dtype=np.float64)
     c = int(arrays.num_classes)
-    tp = true_positives(arrays, iou_thr)
+    tp = true_positives(arrays, iou_thr, pairs)
     counted = np.flatnonzero(tp >= 0)
     scores = np.asarray(arrays.det_scores, np.float64)[counted]
     labels = np.asarray(arrays.det_labels, np.int64)[counted]

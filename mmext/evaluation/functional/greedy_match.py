@@ -7,12 +7,14 @@ the threshold; a taken GT is gone for later detections. This is the
 matching of tidecv's ``TIDEExample`` and of pycocotools (which differs only
 on exactly equal IoUs, where it keeps the GT listed last).
 """
+from dataclasses import dataclass
 from typing import Tuple
 
 import numpy as np
 
-from .grouping import group_rank, same_group_pairs
-from .iou import xyxy_to_xywh
+from .grouping import group_rank, same_group_pairs, stable_argsort_int
+from .iou import paired_crowd_iou_xywh, xyxy_to_xywh
+from .records import DetectionArrays
 
 
 def rank_in_image(scores: np.ndarray, imgs: np.ndarray) -> Tuple[
@@ -23,7 +25,8 @@ def rank_in_image(scores: np.ndarray, imgs: np.ndarray) -> Tuple[
         tuple: ``global_rank`` (``(N,)`` int64, unique: the position in that
         order) and ``rank`` (``(N,)`` int64, position within its image).
     """
-    order = np.lexsort((np.arange(len(scores)), -np.asarray(scores), imgs))
+    order = np.argsort(-np.asarray(scores, np.float64), kind='stable')
+    order = order[stable_argsort_int(np.asarray(imgs, np.int64)[order])]
     global_rank = np.empty(len(scores), dtype=np.int64)
     global_rank[order] = np.arange(len(scores))
     return global_rank, group_rank(imgs, order)
@@ -47,16 +50,71 @@ def boxes_xywh(boxes: np.ndarray, box_format: str) -> np.ndarray:
     return xyxy_to_xywh(boxes_xyxy(boxes, box_format))
 
 
-def image_pairs(det_imgs: np.ndarray,
-                gt_imgs: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """Every (detection, GT) index pair of the same image.
+@dataclass
+class PairIoU:
+    """IoU of the overlapping (detection, GT) pairs of each image, computed
+    once and shared by the analyses (a pair missing here has IoU 0).
 
-    Returns:
-        tuple: ``det_idx`` and ``gt_idx`` (int64), grouped by detection,
-        GTs in ascending index.
+    Regular GTs are those neither ``gt_ignore`` nor ``gt_crowd``; the others
+    are ignore regions, whose overlap is the intersection over the
+    detection's area (pycocotools' crowd IoU; tidecv uses it for every
+    ignore region). IoU is pycocotools' box IoU on ``x, y, w, h`` boxes.
+
+    Args:
+        det (np.ndarray): ``(P,)`` detection of each regular pair, grouped
+            by detection in ascending order.
+        gt (np.ndarray): ``(P,)`` regular GT, ascending within a detection.
+        iou (np.ndarray): ``(P,)`` IoU.
+        region_det (np.ndarray): ``(R,)`` detection of each region pair.
+        region_gt (np.ndarray): ``(R,)`` ignore-region GT.
+        region_iou (np.ndarray): ``(R,)`` intersection over detection area.
+        num_dets (int): Number of detections indexed.
     """
-    return same_group_pairs(np.asarray(det_imgs, np.int64),
-                            np.asarray(gt_imgs, np.int64))
+    det: np.ndarray
+    gt: np.ndarray
+    iou: np.ndarray
+    region_det: np.ndarray
+    region_gt: np.ndarray
+    region_iou: np.ndarray
+    num_dets: int
+
+    def select(self, keep: np.ndarray) -> 'PairIoU':
+        """The pairs of the detections where ``keep`` (bool ``(N,)``) is
+        True, detections renumbered ``0..keep.sum() - 1`` in order."""
+        new = np.cumsum(keep) - 1
+        a = keep[self.det]
+        b = keep[self.region_det]
+        return PairIoU(new[self.det[a]], self.gt[a], self.iou[a],
+                       new[self.region_det[b]], self.region_gt[b],
+                       self.region_iou[b], int(keep.sum()))
+
+
+def pair_ious(arrays: DetectionArrays) -> PairIoU:
+    """All same-image (detection, GT) pairs of ``arrays`` that overlap
+    (IoU > 0), with their IoU."""
+    det_imgs = np.asarray(arrays.det_imgs, np.int64)
+    gt_imgs = np.asarray(arrays.gt_imgs, np.int64)
+    det_xywh = boxes_xywh(arrays.det_boxes, arrays.box_format)
+    gt_xywh = boxes_xywh(arrays.gt_boxes, arrays.box_format)
+    region = np.asarray(arrays.gt_ignore, bool) | np.asarray(
+        arrays.gt_crowd, bool)
+    out = []
+    for members, crowd in ((np.flatnonzero(~region), False),
+                           (np.flatnonzero(region), True)):
+        d, j = same_group_pairs(det_imgs, gt_imgs[members])
+        g = members[j]
+        # most pairs of an image do not overlap: drop them axis by axis
+        # (the same sums as pycocotools' IoU, so the same zeros) before the
+        # full IoU
+        for axis in (0, 1):
+            lo_d, lo_g = det_xywh[d, axis], gt_xywh[g, axis]
+            side = np.minimum(det_xywh[d, axis + 2] + lo_d,
+                              gt_xywh[g, axis + 2] + lo_g) - np.maximum(
+                                  lo_d, lo_g)
+            d, g = d[side > 0], g[side > 0]
+        out += [d, g, paired_crowd_iou_xywh(det_xywh[d], gt_xywh[g],
+                                            np.full(len(d), crowd))]
+    return PairIoU(*out, num_dets=len(det_imgs))
 
 
 def greedy_match(det_rank: np.ndarray, det_idx: np.ndarray,

@@ -40,12 +40,12 @@ place where we deliberately differ is marked *differs*):
   every fixed AP; tidecv re-inserts the fixed errors before the untouched
   true positives, so a fix can reorder ties.
 """
-from typing import Dict, Sequence
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 
-from .greedy_match import boxes_xywh, greedy_match, image_pairs, rank_in_image
-from .iou import paired_crowd_iou_xywh
+from .greedy_match import PairIoU, greedy_match, pair_ious, rank_in_image
+from .grouping import stable_argsort_int
 from .records import DetectionArrays
 
 #: the six main error types, in TIDE's order
@@ -66,75 +66,74 @@ _CODES = {name: i for i, name in enumerate(TIDE_ERROR_TYPES)}
 
 class _Scene:
     """Everything that does not depend on the foreground threshold: kept
-    detections, same-image pairs, best IoUs per detection."""
+    detections, their candidate matches, best IoUs per detection."""
 
     def __init__(self, arrays: DetectionArrays, bg_thr: float,
-                 max_dets: int):
-        _, rank = rank_in_image(arrays.det_scores, arrays.det_imgs)
-        kept = np.flatnonzero(rank < max_dets)
-        self.labels = np.asarray(arrays.det_labels, np.int64)[kept]
-        self.scores = np.asarray(arrays.det_scores, np.float64)[kept]
-        imgs = np.asarray(arrays.det_imgs, np.int64)[kept]
-        self.rank = rank[kept]
-        self.match_rank, _ = rank_in_image(self.scores, imgs)
+                 max_dets: int, min_thr: float, pairs: PairIoU):
+        scores = np.asarray(arrays.det_scores, np.float64)
+        imgs = np.asarray(arrays.det_imgs, np.int64)
+        match_rank, rank = rank_in_image(scores, imgs)
+        keep = rank < max_dets
+        if not keep.all():
+            pairs = pairs.select(keep)
+            scores, imgs, rank = scores[keep], imgs[keep], rank[keep]
+            match_rank, _ = rank_in_image(scores, imgs)
+        n = len(scores)
+        self.labels = np.asarray(arrays.det_labels, np.int64)[keep]
+        self.scores, self.rank, self.match_rank = scores, rank, match_rank
         # AP order of tidecv: score, then image, then rank in the image
-        ap_order = np.lexsort((self.rank, imgs, -self.scores))
-        self.ap_rank = np.empty(len(kept), np.int64)
-        self.ap_rank[ap_order] = np.arange(len(kept))
+        ap_order = stable_argsort_int(imgs)
+        ap_order = ap_order[np.argsort(-scores[ap_order], kind='stable')]
+        self.ap_rank = np.empty(n, np.int64)
+        self.ap_rank[ap_order] = np.arange(n)
+        # detections by (class, AP rank): the AP order of every class
+        self.by_class = np.lexsort((self.ap_rank, self.labels))
+        self.class_key = (self.labels * n + self.ap_rank)[self.by_class]
         self.num_classes = int(arrays.num_classes)
         self.bg_thr = bg_thr
 
-        det_xywh = boxes_xywh(arrays.det_boxes, arrays.box_format)[kept]
-        gt_xywh = boxes_xywh(arrays.gt_boxes, arrays.box_format)
-        gt_imgs = np.asarray(arrays.gt_imgs, np.int64)
         gt_labels = np.asarray(arrays.gt_labels, np.int64)
-        region = np.asarray(arrays.gt_ignore, bool) | np.asarray(
-            arrays.gt_crowd, bool)
         self.gt_labels = gt_labels
-        self.regular = ~region
+        self.regular = ~(np.asarray(arrays.gt_ignore, bool) |
+                         np.asarray(arrays.gt_crowd, bool))
         self.num_gts = len(gt_labels)
         self.class_gts = np.bincount(gt_labels[self.regular],
                                      minlength=self.num_classes)
 
-        n = len(kept)
-        d, g = image_pairs(imgs, gt_imgs)
-        reg = self.regular[g]
-        rd, rg = d[reg], g[reg]
-        riou = paired_crowd_iou_xywh(det_xywh[rd], gt_xywh[rg],
-                                     np.zeros(len(rd), bool))
-        same = self.labels[rd] == gt_labels[rg]
-        self.pair_d, self.pair_g, self.pair_iou = rd[same], rg[same], riou[
-            same]
         img_has_gt = np.zeros(max(arrays.num_images, 1), bool)
-        img_has_gt[gt_imgs[self.regular]] = True
+        img_has_gt[np.asarray(arrays.gt_imgs)[self.regular]] = True
         self.has_gt = img_has_gt[imgs]
+        d, g, iou = pairs.det, pairs.gt, pairs.iou
+        same = self.labels[d] == gt_labels[g]
         self.best_cls_iou, self.best_cls_gt = _first_max(
-            rd[same], rg[same], riou[same], n)
+            d, g, np.where(same, iou, 0.0), n)
         self.best_other_iou, self.best_other_gt = _first_max(
-            rd[~same], rg[~same], riou[~same], n)
+            d, g, np.where(same, 0.0, iou), n)
         self.best_iou = np.maximum(self.best_cls_iou, self.best_other_iou)
+        cand = same & (iou >= min_thr)
+        self.pair_d, self.pair_g, self.pair_iou = d[cand], g[cand], iou[cand]
 
-        cd, cg = d[~reg], g[~reg]
-        csame = self.labels[cd] == gt_labels[cg]
-        cd, cg = cd[csame], cg[csame]
-        ciou = paired_crowd_iou_xywh(det_xywh[cd], gt_xywh[cg],
-                                     np.ones(len(cd), bool))
+        rd, rg = pairs.region_det, pairs.region_gt
+        rsame = self.labels[rd] == gt_labels[rg]
         self.region_iou = np.zeros(n)
-        np.maximum.at(self.region_iou, cd, ciou)
+        np.maximum.at(self.region_iou, rd[rsame], pairs.region_iou[rsame])
 
 
 def _first_max(d: np.ndarray, g: np.ndarray, iou: np.ndarray, n: int):
     """Per detection the highest IoU and its GT (ties: the GT listed first);
-    IoU 0 and GT -1 where a detection has no pair."""
+    IoU 0 and GT -1 where a detection has no pair or only IoU 0.
+
+    ``d`` must be grouped by detection with GTs ascending in each group.
+    """
     best_iou = np.zeros(n)
     best_gt = np.full(n, -1, np.int64)
     if len(d):
-        srt = np.lexsort((g, -iou, d))
-        first = np.ones(len(srt), bool)
-        first[1:] = d[srt][1:] != d[srt][:-1]
-        pick = srt[first]
-        best_iou[d[pick]] = iou[pick]
-        best_gt[d[pick]] = g[pick]
+        starts = np.flatnonzero(np.r_[True, d[1:] != d[:-1]])
+        best_iou[d[starts]] = np.maximum.reduceat(iou, starts)
+        pos = np.flatnonzero((iou == best_iou[d]) & (iou > 0))
+        first = pos[np.r_[True, d[pos][1:] != d[pos][:-1]]] if len(
+            pos) else pos
+        best_gt[d[first]] = g[first]
     return best_iou, best_gt
 
 
@@ -155,7 +154,8 @@ def _class_aps(cls: np.ndarray, tp: np.ndarray, num_gts: np.ndarray,
     m = len(cls)
     if m == 0:
         return np.zeros(num_classes)
-    start = np.searchsorted(cls, cls, side='left')
+    bounds = np.searchsorted(cls, np.arange(num_classes + 1))
+    start = np.repeat(bounds[:-1], np.diff(bounds))
     tp_cum = np.cumsum(tp, dtype=np.int64)
     fp_cum = np.arange(1, m + 1) - tp_cum
     before_tp = np.concatenate([[0], tp_cum])[start]
@@ -170,7 +170,7 @@ def _class_aps(cls: np.ndarray, tp: np.ndarray, num_gts: np.ndarray,
     queries = (2.0 * np.arange(num_classes)[:, None] +
                TIDE_RECALL_THRS[None, :])
     pos = np.searchsorted(keys, queries.ravel(), side='left')
-    end = np.searchsorted(cls, np.arange(num_classes), side='right')
+    end = bounds[1:]
     valid = pos.reshape(num_classes, -1) < end[:, None]
     # max precision of each stretch between consecutive query positions,
     # then a running max from the right: the monotone envelope at each point
@@ -231,17 +231,20 @@ def _run(scene: _Scene, pos_thr: float) -> dict:
     # the AP under its own class, plus a true positive under the GT's class
     # for each fixed classification error and under its own class for each
     # fixed localisation error of an ignored detection (tidecv adds those)
-    base = ~ignored
     add_cls = best & (err == _CODES['cls'])
     add_loc = best & (err == _CODES['loc']) & ignored
-    entry_det = np.concatenate([np.flatnonzero(base), np.flatnonzero(add_cls),
+    base_det = s.by_class[~ignored[s.by_class]]
+    base_key = s.class_key[~ignored[s.by_class]]
+    extra_det = np.concatenate([np.flatnonzero(add_cls),
                                 np.flatnonzero(add_loc)])
-    entry_cls = np.concatenate([
-        s.labels[base], s.gt_labels[target[add_cls]], s.labels[add_loc]])
-    kind = np.repeat([0, 1, 2], [base.sum(), add_cls.sum(), add_loc.sum()])
-    order = np.lexsort((s.ap_rank[entry_det], entry_cls))
-    entry_det, entry_cls, kind = entry_det[order], entry_cls[order], kind[
-        order]
+    extra_cls = np.concatenate([s.gt_labels[target[add_cls]],
+                                s.labels[add_loc]])
+    extra_kind = np.repeat([1, 2], [add_cls.sum(), add_loc.sum()])
+    srt = np.argsort(extra_cls * n + s.ap_rank[extra_det], kind='stable')
+    at = np.searchsorted(base_key, (extra_cls * n + s.ap_rank[extra_det])[srt])
+    entry_det = np.insert(base_det, at, extra_det[srt])
+    entry_cls = np.insert(s.labels[base_det], at, extra_cls[srt])
+    kind = np.insert(np.zeros(len(base_det), np.int64), at, extra_kind[srt])
     entry_err = np.where(kind == 0, err[entry_det], -2)
     entry_tp = (kind > 0) | matched[entry_det]
     is_base = kind == 0
@@ -284,7 +287,8 @@ def tide_errors(arrays: DetectionArrays,
                 pos_thr: float = 0.5,
                 bg_thr: float = 0.1,
                 iou_thrs: Sequence[float] = TIDE_COCO_THRS,
-                max_dets: int = 100) -> Dict:
+                max_dets: int = 100,
+                pairs: Optional[PairIoU] = None) -> Dict:
     """TIDE's error breakdown at ``pos_thr`` and averaged over ``iou_thrs``.
 
     Args:
@@ -294,6 +298,8 @@ def tide_errors(arrays: DetectionArrays,
         iou_thrs (Sequence[float]): Foreground thresholds of the COCO
             variant (each run with ``bg_thr``); empty to skip it.
         max_dets (int): Detections kept per image. Defaults to 100.
+        pairs (PairIoU, optional): :func:`~.greedy_match.pair_ious` of
+            ``arrays``, when already computed.
 
     Returns:
         dict: ``ap`` (mAP at ``pos_thr``, points), ``dap`` (type -> dAP of
@@ -307,7 +313,9 @@ def tide_errors(arrays: DetectionArrays,
     if not 0 < bg_thr <= pos_thr <= 1:
         raise ValueError(f'need 0 < bg_thr <= pos_thr <= 1, got bg_thr='
                          f'{bg_thr}, pos_thr={pos_thr}')
-    scene = _Scene(arrays, bg_thr, max_dets)
+    min_thr = min([pos_thr, *iou_thrs])
+    scene = _Scene(arrays, bg_thr, max_dets, min_thr,
+                   pair_ious(arrays) if pairs is None else pairs)
     result = _run(scene, pos_thr)
     result.update(pos_thr=pos_thr, bg_thr=bg_thr, max_dets=max_dets)
     runs = [result if t == pos_thr else _run(scene, t) for t in iou_thrs]
