@@ -31,10 +31,14 @@ def run_bench(name: str, *args: str) -> list:
 
 
 def test_bench_multilabel():
-    lines = run_bench('bench_multilabel.py', '--sizes', '3000x20')
-    assert [x['bench'] for x in lines] == ['multilabel_3kx20']
+    lines = run_bench('bench_multilabel.py', '--sizes', '3000x20',
+                      '--ranking-sizes', '3000x20')
+    assert [x['bench'] for x in lines] == ['multilabel_3kx20'] + [
+        'multilabel_ranking_3kx20'] * 2
     # percent units; mmpretrain accumulates in float32
     assert lines[0]['max_abs_diff'] < 1e-4
+    assert lines[1]['max_abs_diff'] < 1e-12  # AUC, fractions, sklearn
+    assert lines[2]['max_abs_diff'] < 1e-4  # AP, percent, mmpretrain
     assert lines[0]['threads']['peer']['torch'] >= 1
 
 
