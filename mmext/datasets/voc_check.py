@@ -18,7 +18,6 @@ the training ``bbox_min_size`` filter ignores is decided by mmdet's own
 ``XMLDataset`` parser, so the count follows mmdet's rule.
 """
 import hashlib
-import importlib
 import json
 import os
 import os.path as osp
