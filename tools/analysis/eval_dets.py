@@ -82,13 +82,15 @@ def _by_image(indexed: Dict[str, np.ndarray], num_images: int) -> list:
 def build_test_dataset(config: str):
     """The config's test dataset, without its pipeline."""
     from mmengine.config import Config
-    from mmengine.registry import DATASETS, init_default_scope
+    from mmengine.registry import DATASETS, DefaultScope
     cfg = Config.fromfile(config)
-    init_default_scope(cfg.get('default_scope', 'mmdet'))
     ds_cfg = cfg.test_dataloader.dataset
     ds_cfg.pipeline = []
     ds_cfg.lazy_init = False
-    return DATASETS.build(ds_cfg)
+    # the config's scope for the build only: callers keep theirs
+    with DefaultScope.overwrite_default_scope(
+            cfg.get('default_scope', 'mmdet')):
+        return DATASETS.build(ds_cfg)
 
 
 def load_pickle(pkl_file: str) -> Dict[object, dict]:
