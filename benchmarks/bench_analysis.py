@@ -92,11 +92,13 @@ def _analysis_core(arrays):
     from mmext.evaluation.functional.confidence import confidence_curves
     from mmext.evaluation.functional.confusion import (confusion_matrix,
                                                        confusion_matrix_mmdet)
+    from mmext.evaluation.functional.greedy_match import pair_ious
     from mmext.evaluation.functional.tide import tide_errors
-    confusion_matrix(arrays, 0.3, 0.5)
-    confusion_matrix_mmdet(arrays, 0.3, 0.5)
-    confidence_curves(arrays, 0.5)
-    return tide_errors(arrays)
+    pairs = pair_ious(arrays)
+    confusion_matrix(arrays, 0.3, 0.5, pairs)
+    confusion_matrix_mmdet(arrays, 0.3, 0.5, pairs)
+    confidence_curves(arrays, 0.5, pairs=pairs)
+    return tide_errors(arrays, pairs=pairs)
 
 
 def run_ours(case: str) -> dict:

@@ -11,6 +11,7 @@ from typing import Dict, Sequence
 from mmext.evaluation.functional.confidence import confidence_curves
 from mmext.evaluation.functional.confusion import (confusion_matrix,
                                                    confusion_matrix_mmdet)
+from mmext.evaluation.functional.greedy_match import pair_ious
 from mmext.evaluation.functional.records import DetectionArrays
 from mmext.evaluation.functional.tide import TIDE_COCO_THRS, tide_errors
 from mmext.visualization.confidence_plot import write_confidence_curves
@@ -62,14 +63,16 @@ def analyze_detections(arrays: DetectionArrays,
     os.makedirs(out_dir, exist_ok=True)
     files = [osp.join(out_dir, f) for f in ANALYSIS_FILES]
 
-    matrix = confusion_matrix(arrays, score_thr, iou_thr)
+    pairs = pair_ious(arrays)  # the IoUs all three analyses share
+    matrix = confusion_matrix(arrays, score_thr, iou_thr, pairs)
     write_confusion_matrix(
         files[0], files[1], matrix, class_names, score_thr=score_thr,
         iou_thr=iou_thr, matching='one-to-one',
-        matrix_mmdet=confusion_matrix_mmdet(arrays, score_thr, iou_thr))
-    tide = tide_errors(arrays, iou_thrs=tide_iou_thrs)
+        matrix_mmdet=confusion_matrix_mmdet(arrays, score_thr, iou_thr,
+                                            pairs))
+    tide = tide_errors(arrays, iou_thrs=tide_iou_thrs, pairs=pairs)
     write_tide(files[2], files[3], tide)
-    curves = confidence_curves(arrays, iou_thr)
+    curves = confidence_curves(arrays, iou_thr, pairs=pairs)
     write_confidence_curves(files[4], files[5], curves, class_names)
     return dict(out_dir=out_dir, files=files, confusion_matrix=matrix,
                 tide=tide, best_f1=curves['mean']['best'])

@@ -13,7 +13,8 @@ _PANELS = (('precision', 'Precision'), ('recall', 'Recall'),
 def plot_confidence_curves(curves: dict, class_names: Sequence[str],
                            out_file: str) -> None:
     """Three panels (precision, recall, F1 against confidence): one thin
-    line per class with GT, the class mean bold, the threshold of the best
+    line per class with GT (named in the legend up to 20 classes, grey
+    beyond, as ultralytics), the class mean bold, the threshold of the best
     mean F1 marked in every panel. PNG, atomic.
 
     Args:
@@ -32,9 +33,13 @@ def plot_confidence_curves(curves: dict, class_names: Sequence[str],
     fig, axes = plt.subplots(1, 3, figsize=(18, 5.5), dpi=100)
     try:
         for ax, (key, label) in zip(axes, _PANELS):
-            for k in with_gt:
-                ax.plot(x, curves[key][k], linewidth=1, alpha=0.7,
-                        label=class_names[k])
+            if len(with_gt) <= 20:
+                for k in with_gt:
+                    ax.plot(x, curves[key][k], linewidth=1, alpha=0.7,
+                            label=class_names[k])
+            elif len(with_gt):  # one grey line collection, no legend entry
+                ax.plot(x, curves[key][with_gt].T, linewidth=0.5,
+                        color='grey', alpha=0.5)
             ax.plot(x, curves['mean'][key], color='black', linewidth=3,
                     label=f"all classes {best[key]:.2f} at "
                     f"{best['score_thr']:.3f}")
@@ -48,7 +53,7 @@ def plot_confidence_curves(curves: dict, class_names: Sequence[str],
             ax.grid(alpha=0.3)
             ax.set_title(f'{label}-confidence curve')
         axes[2].legend(loc='center left', bbox_to_anchor=(1.0, 0.5),
-                       fontsize='small', ncol=1 + len(with_gt) // 30)
+                       fontsize='small')
         fig.suptitle(f"Best mean F1 {best['f1']:.3f} at confidence "
                      f"{best['score_thr']:.3f} (red)")
         fig.tight_layout()

@@ -29,8 +29,9 @@ def plot_confusion_matrix(matrix: np.ndarray, class_names: Sequence[str],
     names = list(class_names) + ['background']
     k = len(names)
     percent = normalize_rows(counts) * 100
-    # at least 6 inches so that one or two classes stay readable
-    side = max(6.0, 0.45 * k + 2.5)
+    # at least 6 inches so that one or two classes stay readable, at most
+    # 20 (COCO's 81 rows at 6-pt labels) so that the PNG stays small
+    side = min(max(6.0, 0.45 * k + 2.5), 20.0)
     fig, ax = plt.subplots(figsize=(side + 1.5, side), dpi=100)
     try:
         im = ax.imshow(percent, cmap='Blues', vmin=0, vmax=100)
