@@ -1,6 +1,6 @@
 """Average precision from a precision/recall curve: VOC07 11-point and
 VOC12 all-point ('area') interpolation. (COCO's 101-point precision is read
-at the true positives in :mod:`.coco_accumulate`.)"""
+at the true positives in :mod:`.coco_accumulation`.)"""
 import numpy as np
 
 #: VOC07 recall thresholds, exactly as the devkit and mmdet build them

@@ -15,8 +15,8 @@ Reproduces ``COCOeval`` (``evaluate`` + ``accumulate`` + ``summarize``) for
 * precision uses ``np.spacing(1)``, is made monotone and read at 101 recall
   thresholds; -1 marks classes without non-ignored GT.
 
-The steps, one module each: :mod:`.coco_match` (greedy matching, all
-thresholds and area ranges at once), :mod:`.coco_accumulate` (precision,
+The steps, one module each: :mod:`.coco_matching` (greedy matching, all
+thresholds and area ranges at once), :mod:`.coco_accumulation` (precision,
 recall and scores at the recall thresholds) and :mod:`.coco_summary` (the
 12 stats).
 
@@ -38,8 +38,8 @@ from typing import Optional, Sequence
 import numpy as np
 
 from .checks import check_boxes_labels, check_flags, check_iou_thrs
-from .coco_accumulate import RankedDetections, coco_accumulate
-from .coco_match import coco_match
+from .coco_accumulation import RankedDetections, coco_accumulate
+from .coco_matching import coco_match
 from .coco_summary import COCO_AREA_LABELS, check_max_dets, summarize
 from .grouping import group_rank, score_order
 from .iou import xyxy_to_xywh

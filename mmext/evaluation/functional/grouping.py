@@ -18,8 +18,12 @@ def score_order(scores: np.ndarray, labels: np.ndarray,
     # three stable passes, least significant key first; cheaper than
     # lexsort: inputs usually come image by image (timsort is linear on
     # sorted runs) and small label ranges use radix sort
-    order = stable_argsort_int(imgs)
-    order = order[np.argsort(-scores[order], kind='stable')]
+    if len(imgs) < 2 or (imgs[1:] >= imgs[:-1]).all():
+        # already in image order (results come image by image)
+        order = np.argsort(-scores, kind='stable')
+    else:
+        order = stable_argsort_int(imgs)
+        order = order[np.argsort(-scores[order], kind='stable')]
     return order[stable_argsort_int(labels[order])]
 
 

@@ -155,11 +155,16 @@ def greedy_rounds(det_key: np.ndarray, gt_idx: np.ndarray, num_dets: int,
     """
     if not len(det_key):
         return det_key, gt_idx
-    # GT state only over GTs that are candidates somewhere; a GT is taken
-    # per combination
-    used_gt, gt_slot = np.unique(gt_idx, return_inverse=True)
-    num_slots = (int(det_key.max(initial=0)) // num_dets + 1) * len(used_gt)
-    gt_key = det_key // num_dets * len(used_gt) + gt_slot
+    # a GT is taken per combination: one slot per (combination, GT), over
+    # the GTs that are candidates somewhere when all GTs would be too many
+    num_combos = int(det_key.max()) // num_dets + 1
+    if num_combos * len(gt_iscrowd) <= 4 * len(det_key) + 1024:
+        gt_slot, num_gts = gt_idx, len(gt_iscrowd)
+    else:
+        used_gt, gt_slot = np.unique(gt_idx, return_inverse=True)
+        num_gts = len(used_gt)
+    num_slots = num_combos * num_gts
+    gt_key = det_key // num_dets * num_gts + gt_slot
     del gt_slot
     crowd = gt_iscrowd[gt_idx]
     top_wanting = np.full(num_slots, _NO_DETECTION)

@@ -1,5 +1,5 @@
 """pycocotools' ``accumulate``: precision, recall and scores at recall
-thresholds, from the matches of :func:`~.coco_match.coco_match`.
+thresholds, from the matches of :func:`~.coco_matching.coco_match`.
 
 Only true positives change recall, and the monotone precision read at a
 recall threshold is the best precision at a true positive at or after it.
