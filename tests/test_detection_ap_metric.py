@@ -244,3 +244,19 @@ custom_hooks = [dict(type='mmext.MetricWorkDirHook')]
     assert (work_dir / 'pr_curves' / 'pr_curves_iou50.png').is_file()
     log = next(work_dir.glob('*/*.log')).read_text()
     assert f'{20 - len(classes)} classes without GT' in log
+
+
+def test_coco_per_class_ap_looks_thresholds_up():
+    """AP50 / AP75 per class come from the thresholds given, by value;
+    a threshold that is not there gives no key, -1 cells are skipped."""
+    from mmext.evaluation.detection import coco_per_class_ap
+    # (T=2, R=2, K=2, A=1, M=1): class 1 has no valid precision
+    prec = np.array([[[0.2, -1], [0.4, -1]], [[0.6, -1], [-1, -1]]],
+                    dtype=np.float64)[..., None, None]
+    out = coco_per_class_ap(prec, [0.75, 0.9], ['a', 'b'])
+    assert set(out) == {'coco/AP', 'coco/AP75'}
+    assert out['coco/AP']['a'] == pytest.approx((0.2 + 0.4 + 0.6) / 3)
+    assert out['coco/AP75']['a'] == pytest.approx(0.3)
+    assert np.isnan(out['coco/AP']['b'])
+    assert set(coco_per_class_ap(prec, [0.5, 0.75], ['a', 'b'])) == {
+        'coco/AP', 'coco/AP50', 'coco/AP75'}
