@@ -1,12 +1,24 @@
+"""Suite-wide fixtures: isolation (working dir, default scope, caches), the
+``slow`` marker, and the shared trained runs of the tiny configs."""
 import os
-import os.path as osp
-import subprocess
+import re
 import sys
 
 import pytest
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, REPO_ROOT)  # tests import tools.* and tests.* helpers
+from tests.helpers import runs
+from tests.helpers.paths import REPO_ROOT, TINY_VOC_ROOT
+# re-exported until every test imports them from tests.helpers
+from tests.helpers.process import python_env, run_ok  # noqa: F401
+
+sys.path.insert(0, REPO_ROOT)  # tests import tools.* and tests.helpers.*
+
+
+def pytest_configure(config):
+    # the top level of the repo is fixed (no pytest.ini): markers live here
+    config.addinivalue_line(
+        'markers', 'slow: takes more than ~5 s (trainings, tool runs, '
+        'process spawns); `make test-fast` deselects them')
 
 
 @pytest.fixture(autouse=True)
@@ -26,6 +38,25 @@ def _no_default_scope_leak():
         del DefaultScope._instance_dict[name]
 
 
+@pytest.fixture(scope='session')
+def _session_cache(tmp_path_factory):
+    """Caches that only save time (matplotlib's font list) are kept for
+    the session, away from the user's ``~/.cache``."""
+    return tmp_path_factory.mktemp('cache')
+
+
+@pytest.fixture(autouse=True)
+def _own_cache(request, monkeypatch, _session_cache):
+    """Each test gets its own ``MMEXT_CACHE_DIR`` (the data-check cache),
+    for its child processes too; XDG and matplotlib caches go to the
+    session's folder, never to ``~/.cache``."""
+    name = re.sub(r'[^\w.-]+', '_', request.node.nodeid)[-120:]
+    monkeypatch.setenv('MMEXT_CACHE_DIR',
+                       str(_session_cache / 'mmext' / name))
+    monkeypatch.setenv('XDG_CACHE_HOME', str(_session_cache / 'xdg'))
+    monkeypatch.setenv('MPLCONFIGDIR', str(_session_cache / 'matplotlib'))
+
+
 @pytest.fixture
 def repo_root() -> str:
     return REPO_ROOT
@@ -33,29 +64,31 @@ def repo_root() -> str:
 
 @pytest.fixture
 def voc_root() -> str:
-    path = osp.join(REPO_ROOT, 'data', 'tiny', 'VOCdevkit')
-    assert osp.isdir(path), 'run tools/misc/make_tiny_voc.py'
-    return path
+    assert os.path.isdir(TINY_VOC_ROOT), 'run tools/misc/make_tiny_voc.py'
+    return TINY_VOC_ROOT
 
 
-def python_env() -> dict:
-    """Environment for subprocesses that run the tools from the repo root."""
-    env = dict(os.environ)
-    env['PYTHONPATH'] = REPO_ROOT + os.pathsep + env.get('PYTHONPATH', '')
-    env.setdefault('OMP_NUM_THREADS', '1')
-    return env
+# Trained once per session (once for all xdist workers), read-only: a test
+# that changes files copies them into its own tmp_path first.
 
 
-def run_ok(cmd: list, timeout: int = 900, **env_extra) -> str:
-    """Run a command from the repo root; fail the test with its output
-    unless it exits 0. Returns stdout and stderr together."""
-    env = python_env()
-    env.update(env_extra)
-    proc = subprocess.run(cmd,
-                          cwd=REPO_ROOT,
-                          env=env,
-                          capture_output=True,
-                          text=True,
-                          timeout=timeout)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc.stdout + proc.stderr
+@pytest.fixture(scope='session')
+def tiny_detector(tmp_path_factory) -> runs.TrainedRun:
+    """``tools/train.py`` on the demo Faster R-CNN, 4 iterations."""
+    return runs.shared_once(tmp_path_factory, 'tiny_detector',
+                            runs.train_tiny_detector)
+
+
+@pytest.fixture(scope='session')
+def tiny_detector_test(tmp_path_factory, tiny_detector) -> runs.TestedRun:
+    """``tools/test.py`` on :func:`tiny_detector`'s last checkpoint."""
+    return runs.shared_once(
+        tmp_path_factory, 'tiny_detector_test',
+        lambda folder: runs.test_tiny_detector(folder, tiny_detector))
+
+
+@pytest.fixture(scope='session')
+def tiny_multilabel(tmp_path_factory) -> tuple:
+    """(train, test) runs of the tiny multi-label classifier."""
+    return runs.shared_once(tmp_path_factory, 'tiny_multilabel',
+                            runs.train_and_test_tiny_multilabel)

@@ -99,18 +99,15 @@ def scene_arrays(scene):
 
 
 def run_mmdet_metric(metric, samples, classes, dataset_type=None):
-    """``metric.evaluate`` of an mmdet metric over ``samples`` (silenced
-    logs)."""
+    """``metric.evaluate`` over ``samples`` with ``classes``."""
     meta = dict(classes=tuple(classes))
     if dataset_type:
         meta['dataset_type'] = dataset_type
-    metric.dataset_meta = meta
-    metric.process({}, samples)
-    return metric.evaluate(len(samples))
+    return run_metric(metric, meta, samples)
 
 
 def pycocotools_stats(samples, num_classes, iou_thrs, max_dets,
-                      use_cats=True):
+                      use_cats=True, area_ranges=None):
     """``COCOeval.stats`` (unrounded) on the json mmdet's ``CocoMetric``
     builds from ``samples`` without ``ann_file`` (annotation ids from 1,
     ``iscrowd`` = ``ignore_flag``, ``area`` = box ``w * h``)."""
@@ -147,7 +144,31 @@ def pycocotools_stats(samples, num_classes, iou_thrs, max_dets,
         ev.params.maxDets = list(max_dets)
         ev.params.iouThrs = np.asarray(iou_thrs, dtype=np.float64)
         ev.params.useCats = int(use_cats)
+        if area_ranges is not None:
+            ev.params.areaRng = [list(r) for r in area_ranges]
         ev.evaluate()
         ev.accumulate()
         ev.summarize()
     return ev.stats
+
+
+def tiny_voc_samples():
+    """The tiny VOC2007 test set's meta and data samples with predictions,
+    carrying what mmdet's ``CocoMetric`` reads besides (raw ``instances``,
+    ``ori_shape``)."""
+    from tests.helpers.voc_samples import predicted_samples, voc_test_dataset
+    dataset = voc_test_dataset()
+    samples = predicted_samples(dataset)
+    for i, sample in enumerate(samples):
+        info = dataset.get_data_info(i)
+        sample['instances'] = info['instances']
+        sample['ori_shape'] = (info['height'], info['width'])
+    return dataset.metainfo, samples
+
+
+def run_metric(metric, meta, samples, batch=8):
+    """``process`` in batches then ``evaluate``, as the Runner does."""
+    metric.dataset_meta = meta
+    for i in range(0, len(samples), batch):
+        metric.process({}, samples[i:i + batch])
+    return metric.evaluate(len(samples))

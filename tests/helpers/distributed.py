@@ -1,0 +1,97 @@
+"""Run a function in N local CPU processes joined by a gloo process group,
+and pick free ports for ``torchrun``-based scripts."""
+import os
+import queue as queue_lib
+import socket
+import time
+
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+def _worker(rank, world_size, port, fn, args, results):
+    os.environ.update(
+        MASTER_ADDR='127.0.0.1',
+        MASTER_PORT=str(port),
+        RANK=str(rank),
+        WORLD_SIZE=str(world_size),
+        LOCAL_RANK=str(rank))
+    dist.init_process_group('gloo', rank=rank, world_size=world_size)
+    try:
+        results.put((rank, fn(rank, world_size, *args)))
+    finally:
+        dist.destroy_process_group()
+
+
+def run_distributed(fn, world_size: int = 2, *args,
+                    timeout: float = 300) -> list:
+    """Call ``fn(rank, world_size, *args)`` in ``world_size`` processes.
+
+    ``fn`` must be a module-level function (it is pickled) and return
+    something picklable. A worker that has not finished ``timeout`` seconds
+    after the start (a hang in a collective, a deadlock) is terminated, then
+    killed, and the call fails naming it; so does a worker that dies.
+
+    Returns:
+        list: The return values, indexed by rank.
+    """
+    ctx = mp.get_context('spawn')
+    results = ctx.Queue()
+    port = free_port()
+    procs = [
+        ctx.Process(
+            target=_worker, args=(r, world_size, port, fn, args, results),
+            daemon=True) for r in range(world_size)
+    ]
+    for p in procs:
+        p.start()
+    deadline = time.monotonic() + timeout
+    got = {}
+    try:
+        # read while waiting: a large result blocks its sender until read
+        while len(got) < world_size:
+            try:
+                rank, value = results.get(timeout=0.2)
+                got[rank] = value
+            except queue_lib.Empty:
+                dead = [r for r, p in enumerate(procs)
+                        if p.exitcode not in (None, 0) and r not in got]
+                if dead:
+                    raise RuntimeError(
+                        f'distributed workers {dead} exited with '
+                        f'{[procs[r].exitcode for r in dead]}')
+                if time.monotonic() > deadline:
+                    hung = sorted(set(range(world_size)) - set(got))
+                    raise TimeoutError(
+                        f'distributed workers {hung} hung for {timeout} s '
+                        'and were terminated')
+        for p in procs:
+            p.join(max(1.0, deadline - time.monotonic()))
+        codes = [p.exitcode for p in procs]
+        if any(c != 0 for c in codes):
+            raise RuntimeError(f'distributed workers exited with {codes}')
+    finally:
+        terminate(procs)
+        results.close()
+    return [got[r] for r in range(world_size)]
+
+
+def terminate(procs, grace: float = 5.0) -> None:
+    """SIGTERM the processes still alive, SIGKILL those that outlive
+    ``grace`` seconds, and reap them all."""
+    alive = [p for p in procs if p.is_alive()]
+    for p in alive:
+        p.terminate()
+    end = time.monotonic() + grace
+    for p in alive:
+        p.join(max(0.0, end - time.monotonic()))
+        if p.is_alive():
+            p.kill()
+            p.join()
