@@ -260,3 +260,17 @@ def test_coco_per_class_ap_looks_thresholds_up():
     assert np.isnan(out['coco/AP']['b'])
     assert set(coco_per_class_ap(prec, [0.5, 0.75], ['a', 'b'])) == {
         'coco/AP', 'coco/AP50', 'coco/AP75'}
+
+
+def test_evaluation_entry_imports_numpy_only():
+    """The one evaluation entry and the sample conversion import neither
+    the frameworks nor the writers (probed in a fresh interpreter)."""
+    from tests.helpers.process import run
+    probe = ('import sys, mmext.evaluation.detection, '
+             'mmext.evaluation.samples; print(sorted({m.split(".")[0] for m '
+             'in sys.modules}))')
+    loaded = run(['python', '-c', probe]).stdout
+    for heavy in ('torch', 'mmengine', 'mmdet', 'terminaltables',
+                  'matplotlib'):
+        assert f"'{heavy}'" not in loaded, heavy
+    assert "'numpy'" in loaded  # the probe sees what it imports
