@@ -320,3 +320,21 @@ def test_analyze_detections_refuses_wrong_class_names(tmp_path):
     from mmext.evaluation.analysis import analyze_detections
     with pytest.raises(ValueError, match='2 class names for 4 classes'):
         analyze_detections(random_arrays(0), ['a', 'b'], str(tmp_path))
+
+
+def test_eval_dets_analyze_writes_the_analysis(tmp_path):
+    from mmext.evaluation.analysis import ANALYSIS_FILES
+    from tests.helpers.coco_json import write_coco_jsons
+    from tests.helpers.det_scenes import random_scene
+    from tools.analysis import eval_dets
+    gt, res = write_coco_jsons(random_scene(4), tmp_path)
+    out = tmp_path / 'analysis'
+    eval_dets.main(['--gt-json', gt, '--res-json', res, '--metric', 'coco',
+                    '--analyze', str(out), '--analyze-score-thr', '0.2'])
+    assert sorted(p.name for p in out.iterdir()) == sorted(ANALYSIS_FILES)
+    arrays, classes = eval_dets.load_coco_json(gt, res)
+    cm = json.loads((out / 'confusion_matrix.json').read_text())
+    assert cm['classes'] == list(classes) + ['background']
+    assert cm['score_thr'] == 0.2
+    np.testing.assert_array_equal(cm['matrix'],
+                                  confusion_matrix(arrays, 0.2, 0.5))

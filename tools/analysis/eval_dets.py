@@ -32,6 +32,13 @@ the same for ``voc12``, ``coco/AP`` ... ``coco/ARl`` and ``coco/AP_<class>``,
 COCO stat without valid GT (as pycocotools). A class without GT has no
 per-class key.
 
+``--analyze DIR`` also writes the error analysis of
+:func:`mmext.evaluation.analysis.analyze_detections` there: confusion
+matrix, TIDE error breakdown and confidence curves, each as PNG + JSON::
+
+    python tools/analysis/eval_dets.py --pkl results.pkl --config CFG \
+        --analyze work_dirs/analysis
+
 Only the ``--config`` route imports mmengine and the data set machinery;
 the COCO json route runs on numpy alone and starts at once.
 """
@@ -43,6 +50,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from mmext.evaluation.analysis import analyze_detections
 from mmext.evaluation.coco_json import (load_coco_detections, read_json,
                                         results_list)
 from mmext.evaluation.detection import (ALLOWED_METRICS, evaluate_detections,
@@ -297,6 +305,14 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         'other (pycocotools never counts it as matched; by default this '
         'is reproduced, with a warning)')
     parser.add_argument('--out', help='write the flat metrics json here')
+    parser.add_argument(
+        '--analyze', metavar='DIR',
+        help='write the error analysis there: confusion matrix, TIDE error '
+        'breakdown, confidence curves (PNG + JSON)')
+    parser.add_argument(
+        '--analyze-score-thr', type=float, default=0.3,
+        help='score threshold of the confusion matrix (default 0.3, as '
+        "mmdet's confusion_matrix.py)")
     args = parser.parse_args(argv)
     if bool(args.pkl) == bool(args.res_json):
         parser.error('give either --pkl or --res-json (with --config), or '
@@ -330,6 +346,10 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         print(f'{k}: {v:.4f}')
     if args.out:
         write_json(args.out, metrics, indent=1)
+    if args.analyze:
+        analyze_detections(arrays, classes, args.analyze,
+                           score_thr=args.analyze_score_thr)
+        print(f'error analysis written to {args.analyze}')
     return metrics
 
 
