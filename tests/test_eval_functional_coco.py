@@ -9,6 +9,7 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from mmext.evaluation.functional import coco_eval
+from mmext.evaluation.functional.grouping import group_rank, stable_argsort
 from tests._det_eval_data import random_scene
 
 
@@ -292,3 +293,19 @@ def test_iou_thrs_outside_unit_interval(thrs):
     s = random_scene(6, num_images=4, num_classes=2)
     with pytest.raises(ValueError, match='outside'):
         ours(s, iou_thrs=thrs)
+
+
+@pytest.mark.parametrize('seed', range(4))
+def test_ranking_helpers_against_numpy_and_a_loop(seed):
+    rng = np.random.default_rng(seed)
+    n = [0, 1, 1000, 20000][seed]
+    for values in (rng.random(n), np.round(rng.random(n) * 10) / 10,
+                   np.zeros(n), np.where(rng.random(n) < .5, 0.0, -0.0)):
+        np.testing.assert_array_equal(stable_argsort(values),
+                                      np.argsort(values, kind='stable'))
+    keys, order = rng.integers(0, 50, n), rng.permutation(n)
+    expected, seen = np.empty(n, np.int64), {}
+    for i in order:  # rank within the key's group, in ``order``
+        expected[i] = seen.get(keys[i], 0)
+        seen[keys[i]] = expected[i] + 1
+    np.testing.assert_array_equal(group_rank(keys, order), expected)

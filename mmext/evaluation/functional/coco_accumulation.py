@@ -14,7 +14,7 @@ it (``tp / (fp + tp + np.spacing(1))``), and maxima are exact, so the
 results equal pycocotools' bit for bit.
 """
 from dataclasses import dataclass
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 
@@ -67,6 +67,9 @@ def coco_accumulate(matches: List[List[np.ndarray]], dets: RankedDetections,
     recall = np.full((num_thrs, num_classes, num_areas, len(max_dets)), -1.0)
     class_start = np.searchsorted(dets.labels, np.arange(num_classes))
     num_rows = num_thrs * num_classes
+    # per limit: the detections within it (None: all of them)
+    within = [None if dets.rank_in_image.max(initial=-1) < limit else
+              dets.rank_in_image < limit for limit in max_dets]
     for a in range(num_areas):
         valid = num_gts[:, a] > 0
         # the j-th true positive reaches recall threshold r
@@ -74,14 +77,22 @@ def coco_accumulate(matches: List[List[np.ndarray]], dets: RankedDetections,
                            (num_thrs, 1))
         pairs = matched_pairs([m[a] for m in matches], dets, a,
                               gt_ignored[a], gt_never_matched, num_classes)
-        for m, limit in enumerate(max_dets):
-            within = dets.rank_in_image < limit
-            curve = true_positive_curve(pairs.within(within), within, dets,
-                                        a, num_rows, class_start)
-            prec, score = read_at_recall_thresholds(curve, reaching)
+        in_area = ~dets.outside_area[a]
+        for m, kept in enumerate(within):
+            # counted_before[i]: detections before position i that can be
+            # TP or FP; per row (threshold, class), those before its class
+            counted = in_area if kept is None else kept & in_area
+            counted_before = np.zeros(len(counted) + 1, np.int64)
+            np.cumsum(counted, out=counted_before[1:])
+            curve = true_positive_curve(
+                pairs if kept is None else pairs.within(kept),
+                counted_before,
+                np.tile(counted_before[class_start], num_thrs))
+            prec, score = read_at_recall_thresholds(curve, reaching,
+                                                    dets.scores)
             # recall 0 reads the first detection, TP or not
             score[:, rec_thrs <= 0] = np.tile(
-                first_score(within, dets, class_start, num_classes),
+                first_score(kept, dets, class_start, num_classes),
                 num_thrs)[:, None]
             # rows are (threshold, class): to (T, R, K)
             prec = prec.reshape(num_thrs, num_classes, num_recs)
@@ -172,44 +183,39 @@ class TruePositiveCurve:
     Args:
         precision (np.ndarray): ``(P,)`` pycocotools' precision there, by
             row then rank.
-        score (np.ndarray): ``(P,)`` the detection's score.
+        det (np.ndarray): ``(P,)`` the detection.
         row_size (np.ndarray): ``(T * K,)`` true positives per row.
     """
     precision: np.ndarray
-    score: np.ndarray
+    det: np.ndarray
     row_size: np.ndarray
 
 
-def true_positive_curve(pairs: MatchedPairs, within: np.ndarray,
-                        dets: RankedDetections, area: int, num_rows: int,
-                        class_start: np.ndarray) -> TruePositiveCurve:
+def true_positive_curve(pairs: MatchedPairs, counted_before: np.ndarray,
+                        counted_before_row: np.ndarray) -> TruePositiveCurve:
     """Count true and false positives up to each true positive.
 
     Args:
         pairs (MatchedPairs): Matches within the max-detections limit.
-        within (np.ndarray): ``(N,)`` bool, inside the max-detections limit.
-        dets (RankedDetections): The ranked detections.
-        area (int): Area range index.
-        num_rows (int): ``T * K``.
-        class_start (np.ndarray): ``(K,)`` first detection of each class.
+        counted_before (np.ndarray): ``(N + 1,)`` detections before each
+            position that count (within the limit, inside the area range).
+        counted_before_row (np.ndarray): ``(T * K,)`` the same at the
+            first detection of each row's class.
     """
+    num_rows = len(counted_before_row)
     row_start = np.searchsorted(pairs.row, np.arange(num_rows))
-    # counted_before[i]: detections before position i that can be TP or FP
-    counted_before = np.zeros(len(within) + 1, np.int64)
-    np.cumsum(within & ~dets.outside_area[area], out=counted_before[1:])
     # per row, up to each pair: matched detections inside the area range
     # (not FPs whatever their GT) and true positives
     matched_counted = _row_cumsum(pairs.counted, pairs.row, row_start)
     tp = _row_cumsum(pairs.is_tp, pairs.row, row_start)
     is_tp = pairs.is_tp
     det, row = pairs.det[is_tp], pairs.row[is_tp]
-    cls = dets.labels[det]
-    fp = (counted_before[det + 1] - counted_before[class_start[cls]] -
+    fp = (counted_before[det + 1] - counted_before_row[row] -
           matched_counted[is_tp]).astype(np.float64)
     tp = tp[is_tp].astype(np.float64)
-    return TruePositiveCurve(
-        precision=tp / (fp + tp + np.spacing(1)), score=dets.scores[det],
-        row_size=np.bincount(row, minlength=num_rows))
+    return TruePositiveCurve(precision=tp / (fp + tp + np.spacing(1)),
+                             det=det,
+                             row_size=np.bincount(row, minlength=num_rows))
 
 
 def _row_cumsum(flags: np.ndarray, row: np.ndarray,
@@ -220,7 +226,8 @@ def _row_cumsum(flags: np.ndarray, row: np.ndarray,
     return total[1:] - total[row_start[row]]
 
 
-def read_at_recall_thresholds(curve: TruePositiveCurve, reaching: np.ndarray
+def read_at_recall_thresholds(curve: TruePositiveCurve, reaching: np.ndarray,
+                              det_scores: np.ndarray
                               ) -> Tuple[np.ndarray, np.ndarray]:
     """Monotone precision and score at each recall threshold, per row.
 
@@ -234,6 +241,7 @@ def read_at_recall_thresholds(curve: TruePositiveCurve, reaching: np.ndarray
         curve (TruePositiveCurve): Precision at the true positives.
         reaching (np.ndarray): ``(T * K, R)`` the true positive that
             reaches each recall threshold (1 for the first).
+        det_scores (np.ndarray): ``(N,)`` detection scores.
 
     Returns:
         tuple: ``precision`` and ``scores`` ``(T * K, R)``, 0 where the
@@ -253,15 +261,18 @@ def read_at_recall_thresholds(curve: TruePositiveCurve, reaching: np.ndarray
     stretch_max[~hit] = 0.0
     precision = np.maximum.accumulate(stretch_max[:, ::-1], axis=1)[:, ::-1]
     reads = pos[:, :-1]
-    scores = np.where(hit, np.append(curve.score, 0.0)[reads], 0.0)
+    scores = np.where(hit, np.append(det_scores[curve.det], 0.0)[reads],
+                      0.0)
     return precision, scores
 
 
-def first_score(within: np.ndarray, dets: RankedDetections,
+def first_score(within: Optional[np.ndarray], dets: RankedDetections,
                 class_start: np.ndarray, num_classes: int) -> np.ndarray:
-    """``(K,)`` score of each class's best detection within the limit,
-    counted or not (pycocotools' score at recall 0); 0 without one."""
-    kept = np.flatnonzero(within)
+    """``(K,)`` score of each class's best detection within the limit
+    (``within``: per detection, None for all), counted or not
+    (pycocotools' score at recall 0); 0 without one."""
+    kept = np.arange(len(dets.labels)) if within is None else \
+        np.flatnonzero(within)
     if not len(kept):
         return np.zeros(num_classes)
     first = kept[np.minimum(np.searchsorted(kept, class_start),

@@ -20,11 +20,25 @@ def score_order(scores: np.ndarray, labels: np.ndarray,
     # sorted runs) and small label ranges use radix sort
     if len(imgs) < 2 or (imgs[1:] >= imgs[:-1]).all():
         # already in image order (results come image by image)
-        order = np.argsort(-scores, kind='stable')
+        order = stable_argsort(-scores)
     else:
         order = stable_argsort_int(imgs)
-        order = order[np.argsort(-scores[order], kind='stable')]
+        order = order[stable_argsort(-scores[order])]
     return order[stable_argsort_int(labels[order])]
+
+
+def stable_argsort(values: np.ndarray) -> np.ndarray:
+    """``np.argsort(values, kind='stable')``, faster: NumPy's quicksort
+    (vectorized on x86) and then, only where values tie, the tied entries
+    put back in index order by a second quicksort of unique keys."""
+    order = np.argsort(values)
+    ranked = values[order]
+    tied = ranked[1:] == ranked[:-1]
+    if not tied.any():
+        return order
+    # runs of equal values keep their place; within a run, index order
+    run = np.concatenate([[0], np.cumsum(~tied)])
+    return order[np.argsort(run * len(values) + order)]
 
 
 def stable_argsort_int(keys: np.ndarray) -> np.ndarray:
@@ -55,9 +69,14 @@ def group_rank(keys: np.ndarray, order: np.ndarray) -> np.ndarray:
     k = keys[order]
     by_group = stable_argsort_int(k)
     ks = k[by_group]
-    start = np.searchsorted(ks, ks, side='left')
+    # start of each element's group: the last change at or before it
+    position = np.arange(len(keys))
+    start = np.zeros(len(keys), dtype=np.int64)
+    if len(keys):
+        start[1:] = np.where(ks[1:] != ks[:-1], position[1:], 0)
+        np.maximum.accumulate(start, out=start)
     rank = np.empty(len(keys), dtype=np.int64)
-    rank[order[by_group]] = np.arange(len(keys)) - start
+    rank[order[by_group]] = position - start
     return rank
 
 
