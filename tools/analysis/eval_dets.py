@@ -50,7 +50,6 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from mmext.evaluation.analysis import analyze_detections
 from mmext.evaluation.coco_json import (load_coco_detections, read_json,
                                         results_list)
 from mmext.evaluation.detection import (ALLOWED_METRICS, evaluate_detections,
@@ -347,6 +346,9 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     if args.out:
         write_json(args.out, metrics, indent=1)
     if args.analyze:
+        # the analyses and their plots load only when asked for: the
+        # evaluation alone starts faster
+        from mmext.evaluation.analysis import analyze_detections
         analyze_detections(arrays, classes, args.analyze,
                            score_thr=args.analyze_score_thr)
         print(f'error analysis written to {args.analyze}')
