@@ -18,15 +18,19 @@ Key names, shared by both callers (fractions in [0, 1]):
   (non-ignored) GT has no per-class key.
 """
 from dataclasses import dataclass, field
-from typing import Dict, List, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from .functional import (COCO_IOU_THRS, COCO_STAT_NAMES, best_f1_threshold,
-                         coco_eval, f1_score, prf_at_threshold, voc_eval)
+from .functional import (COCO_AREA_RANGES, COCO_IOU_THRS, COCO_MAX_DETS,
+                         best_f1_threshold, coco_eval, f1_score,
+                         prf_at_threshold, voc_eval)
 from .functional.records import DetectionArrays
+from .mmdet_options import (OPTION_METRICS, EvalOptions, coco_stat_names,
+                            metric_hint, option_metrics)
 
-ALLOWED_METRICS = ('voc07', 'voc12', 'coco')
+# 'proposal' and 'recall' (and the options): see mmext.evaluation.mmdet_options
+ALLOWED_METRICS = ('voc07', 'voc12', 'coco') + OPTION_METRICS
 # AP interpolation of each VOC metric, as named by ``voc_eval``
 VOC_MODES = {'voc07': '11points', 'voc12': 'area'}
 IGNORE_AS = ('difficult', 'crowd')
@@ -44,8 +48,9 @@ def check_metrics(metric: Union[str, Sequence[str]]) -> Tuple[str, ...]:
     metric = (metric, ) if isinstance(metric, str) else tuple(metric)
     for m in metric:
         if m not in ALLOWED_METRICS:
+            hint = metric_hint(m)
             raise KeyError(f'metric must be among {ALLOWED_METRICS}, got '
-                           f'{m!r}')
+                           f'{m!r}' + (f': {hint}' if hint else ''))
     if not metric:
         raise ValueError('metric must name at least one metric')
     return metric
@@ -127,7 +132,9 @@ def evaluate_detections(arrays: DetectionArrays,
                         legacy_coords: bool = True,
                         ignore_as: str = 'difficult',
                         score_thr: float = 0.5,
-                        match_ann_id_zero: bool = False) -> DetectionResults:
+                        match_ann_id_zero: bool = False,
+                        options: Optional[EvalOptions] = None
+                        ) -> DetectionResults:
     """Evaluate one record with the VOC and / or COCO rules.
 
     Images are ranked for score ties in the order of ``arrays.img_ids``.
@@ -148,12 +155,17 @@ def evaluate_detections(arrays: DetectionArrays,
             annotation ids), match a GT with id 0 like any other instead of
             reproducing pycocotools (which never counts it as matched, with
             a warning). Defaults to False.
+        options (EvalOptions, optional): mmdet's options (``proposal_nums``,
+            ``scale_ranges``, COCO ``iou_thrs`` / ``max_dets`` / area
+            ranges), see :mod:`mmext.evaluation.mmdet_options`. Defaults to
+            None (their defaults).
 
     Returns:
         DetectionResults: Summary metrics, per-class APs, VOC curves and
         per-class counts.
     """
     metric = check_metrics(metric)
+    options = EvalOptions() if options is None else options
     crowd, ignore = _coco_flags(arrays, resolve_ignore_as(ignore_as))
     results = DetectionResults(classes=list(classes))
     voc = [m for m in metric if m in VOC_MODES]
@@ -161,7 +173,11 @@ def evaluate_detections(arrays: DetectionArrays,
         _add_voc(results, arrays, voc, iou_thrs, legacy_coords,
                  ignore | crowd, score_thr)
     if 'coco' in metric:
-        _add_coco(results, arrays, crowd, ignore, match_ann_id_zero)
+        _add_coco(results, arrays, crowd, ignore, match_ann_id_zero,
+                  **options.coco_kwargs())
+    results.metrics.update(
+        option_metrics(arrays, metric, options, iou_thrs, legacy_coords,
+                       resolve_ignore_as(ignore_as), VOC_MODES))
     # after the core has checked the labels
     results.num_gts = _per_class_count(arrays.gt_labels[~(ignore | crowd)],
                                        len(classes))
@@ -248,15 +264,20 @@ def _class_curve(name: str, c: dict, score_thr: float,
 def _add_coco(results: DetectionResults, arrays: DetectionArrays,
               crowd: np.ndarray, ignore: np.ndarray,
               match_ann_id_zero: bool,
-              iou_thrs: Sequence[float] = COCO_IOU_THRS) -> None:
-    """The 12 COCO stats and per-class COCO APs into ``results``."""
+              iou_thrs: Sequence[float] = COCO_IOU_THRS,
+              max_dets: Sequence[int] = COCO_MAX_DETS,
+              area_ranges: Sequence[Sequence[float]] = COCO_AREA_RANGES
+              ) -> None:
+    """The 12 COCO stats (AR keys named after ``max_dets``) and per-class
+    COCO APs into ``results``."""
     res = coco_eval(
         arrays.det_boxes, arrays.det_scores, arrays.det_labels,
         arrays.det_imgs, arrays.gt_boxes, arrays.gt_labels, arrays.gt_imgs,
         gt_iscrowd=crowd, gt_ignore=ignore, gt_areas=arrays.gt_areas,
         box_format=arrays.box_format, iou_thrs=iou_thrs, gt_ids=arrays.gt_ids,
-        match_ann_id_zero=match_ann_id_zero, **_common(arrays))
-    for name, v in zip(COCO_STAT_NAMES, res['stats']):
+        match_ann_id_zero=match_ann_id_zero, max_dets=max_dets,
+        area_ranges=area_ranges, **_common(arrays))
+    for name, v in zip(coco_stat_names(max_dets), res['stats']):
         results.metrics[f'coco/{name}'] = float(v)
     results.per_class.update(
         coco_per_class_ap(res['precision'], iou_thrs, results.classes))

@@ -38,17 +38,27 @@ list), so ``scale_ranges`` equals ``eval_map``'s numbers.
 Any other ``CocoMetric`` / ``VOCMetric`` argument is refused by
 :func:`reject_unsupported` with the way to get the same result.
 """
+from dataclasses import dataclass
 from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .functional import COCO_IOU_THRS, coco_eval, voc_eval
+from .functional import (COCO_AREA_RANGES, COCO_IOU_THRS, COCO_MAX_DETS,
+                         coco_eval, voc_eval)
+from .functional.checks import check_iou_thrs
 from .functional.recall import check_proposal_nums, proposal_recall
 from .functional.records import DetectionArrays
 from .functional.voc import check_scale_ranges
 
 #: ``CocoMetric``'s and ``VOCMetric``'s default ``proposal_nums``
 PROPOSAL_NUMS = (100, 300, 1000)
+
+#: metrics computed here, besides the VOC and COCO families
+OPTION_METRICS = ('proposal', 'recall')
+#: metrics that ``scale_ranges`` applies to
+VOC_AP_METRICS = ('voc07', 'voc12')
+#: metrics that use the VOC ``iou_thrs``
+VOC_THRS_METRICS = VOC_AP_METRICS + ('recall', )
 
 #: mmdet metric names that DetectionAP spells differently or not at all
 METRIC_HINTS = {
@@ -148,7 +158,7 @@ def select_items(metrics: Dict[str, float],
             names.
     """
     if metric_items is None:
-        return metrics
+        return dict(metrics)
     items = [metric_items] if isinstance(metric_items, str) else list(
         metric_items)
     for item in items:
@@ -303,4 +313,134 @@ def scale_range_metrics(arrays: DetectionArrays,
                     out[f'{m}/AP{int(round(thr * 100)):02d}_{tag}'] = float(
                         mean_ap[s, t])
             out[f'{m}/mAP_{tag}'] = float(np.mean(mean_ap[s]))
+    return out
+
+
+@dataclass
+class EvalOptions:
+    """The mmdet-derived options of one evaluation (see the module
+    docstring); None: not given.
+
+    Args:
+        proposal_nums (Sequence[int], optional): Boxes per image of
+            ``'proposal'`` / ``'recall'``. None: ``(100, 300, 1000)``.
+        scale_ranges (Sequence, optional): VOC ``(min, max)`` box sides.
+        coco_iou_thrs (Sequence[float], optional): IoU thresholds of
+            ``'coco'`` and ``'proposal'``. None: ``0.5:0.95``.
+        max_dets (Sequence[int], optional): ``'coco'``'s pycocotools
+            ``maxDets`` (at least 3). None: ``(1, 10, 100)``.
+        area_ranges (Sequence, optional): ``'coco'``'s ``areaRng`` (labels
+            ``all, small, medium, large`` by position). None: COCO's.
+        metric_items (Sequence[str], optional): COCO summary items kept.
+    """
+    proposal_nums: Optional[Sequence[int]] = None
+    scale_ranges: Optional[Sequence[Sequence[float]]] = None
+    coco_iou_thrs: Optional[Sequence[float]] = None
+    max_dets: Optional[Sequence[int]] = None
+    area_ranges: Optional[Sequence[Sequence[float]]] = None
+    metric_items: Optional[Sequence[str]] = None
+
+    def check(self, metric: Sequence[str], iou_thrs_given: bool) -> None:
+        """Refuse values that are malformed or that no metric of
+        ``metric`` would use (never silently ignored).
+
+        Raises:
+            ValueError: Naming the option and what it needs.
+            KeyError: For an unknown metric item.
+        """
+        needs = dict(
+            proposal_nums=OPTION_METRICS, scale_ranges=VOC_AP_METRICS,
+            coco_iou_thrs=('coco', 'proposal'), max_dets=('coco', ),
+            area_ranges=('coco', ), metric_items=('coco', 'proposal'))
+        for name, users in needs.items():
+            if getattr(self, name) is not None and not set(users) & set(
+                    metric):
+                raise ValueError(f'{name} is used by metric {users} only, '
+                                 f'and metric is {tuple(metric)}')
+        if iou_thrs_given and not set(VOC_THRS_METRICS) & set(metric):
+            raise ValueError(
+                'iou_thrs are the IoU thresholds of the VOC metrics '
+                f"{VOC_THRS_METRICS}; for 'coco' and 'proposal' (mmdet "
+                "CocoMetric's iou_thrs) pass coco_iou_thrs")
+        if self.proposal_nums is not None:
+            nums = check_proposal_nums(self.proposal_nums)
+            if 'proposal' in metric and len(nums) < 3:
+                raise ValueError(
+                    "metric='proposal' needs 3 proposal_nums (the AR at "
+                    'the first, second and third, and by area at the '
+                    f'third), got {self.proposal_nums!r}')
+        if self.scale_ranges is not None:
+            check_scale_ranges(self.scale_ranges)
+        if self.coco_iou_thrs is not None:
+            check_iou_thrs(self.coco_iou_thrs)
+        if self.max_dets is not None:
+            nums = check_proposal_nums(self.max_dets)
+            if len(nums) < 3:
+                raise ValueError('max_dets needs at least 3 numbers '
+                                 "(pycocotools' summary reads the third), "
+                                 f'got {self.max_dets!r}')
+        if self.area_ranges is not None:
+            rng = np.asarray(self.area_ranges, dtype=np.float64)
+            if rng.ndim != 2 or rng.shape[1] != 2:
+                raise ValueError('area_ranges must be (min, max) area '
+                                 f'pairs, got {self.area_ranges!r}')
+        select_items({}, self.metric_items, self.items(metric))
+
+    def coco_kwargs(self) -> dict:
+        """``iou_thrs``, ``max_dets``, ``area_ranges`` for ``coco_eval``."""
+        return dict(
+            iou_thrs=(COCO_IOU_THRS if self.coco_iou_thrs is None else
+                      check_iou_thrs(self.coco_iou_thrs)),
+            max_dets=list(COCO_MAX_DETS if self.max_dets is None else
+                          self.max_dets),
+            area_ranges=(COCO_AREA_RANGES if self.area_ranges is None else
+                         self.area_ranges))
+
+    def items(self, metric: Sequence[str]) -> Tuple[str, ...]:
+        """The COCO summary items that ``metric`` computes."""
+        items = ()
+        if 'coco' in metric:
+            items += coco_stat_names(self.coco_kwargs()['max_dets'])
+        if 'proposal' in metric:
+            items += proposal_stat_names(self.nums())
+        return items
+
+    def nums(self) -> Sequence[int]:
+        """``proposal_nums`` or mmdet's default."""
+        return (PROPOSAL_NUMS
+                if self.proposal_nums is None else self.proposal_nums)
+
+
+def option_metrics(arrays: DetectionArrays, metric: Sequence[str],
+                   options: EvalOptions, iou_thrs: Sequence[float],
+                   legacy_coords: bool, ignore_as: str,
+                   voc_modes: Dict[str, str]) -> Dict[str, float]:
+    """The summary keys of ``'proposal'``, ``'recall'`` and the VOC scale
+    ranges that ``metric`` and ``options`` ask for.
+
+    Args:
+        arrays (DetectionArrays): Detections and GT of all images.
+        metric (Sequence[str]): The metric names.
+        options (EvalOptions): The options.
+        iou_thrs (Sequence[float]): The VOC IoU thresholds.
+        legacy_coords (bool): +1 pixel widths of the VOC rules.
+        ignore_as (str): What an ignored GT is COCO-style.
+        voc_modes (dict): ``{VOC metric name: AP mode}``.
+
+    Returns:
+        dict: ``{key: float}``.
+    """
+    out = {}
+    if 'proposal' in metric:
+        out.update(
+            proposal_metrics(arrays, options.nums(),
+                             options.coco_kwargs()['iou_thrs'], ignore_as))
+    if 'recall' in metric:
+        out.update(
+            recall_metrics(arrays, options.nums(), iou_thrs, legacy_coords))
+    voc = {m: voc_modes[m] for m in metric if m in voc_modes}
+    if options.scale_ranges is not None and voc:
+        out.update(
+            scale_range_metrics(arrays, voc, options.scale_ranges, iou_thrs,
+                                legacy_coords))
     return out

@@ -40,6 +40,71 @@ def category_ids(dataset) -> List[int]:
     return list(range(len(dataset.metainfo['classes'])))
 
 
+def category_ids_from_json(ann_file: str,
+                           classes: Sequence[str]) -> List[int]:
+    """The ``category_id`` of each class, by name, from the
+    ``categories`` of a COCO json (e.g. COCO's
+    ``image_info_test-dev2017.json``).
+
+    mmdet's ``CocoMetric`` takes the ids of the file's categories whose
+    name is a class, in file order; by name is the same wherever the file
+    lists them in class order (COCO's files do), and right elsewhere.
+
+    Raises:
+        ValueError: Naming the file and a class it has no category for.
+    """
+    with open(ann_file) as f:
+        categories = json.load(f).get('categories') or []
+    by_name = {c.get('name'): c.get('id') for c in categories}
+    missing = [c for c in classes if c not in by_name]
+    if missing:
+        raise ValueError(f'{ann_file} has no category named {missing[0]!r} '
+                         f'({len(missing)} classes missing; its categories: '
+                         f'{sorted(map(str, by_name))[:10]}...)')
+    return [by_name[c] for c in classes]
+
+
+def prediction_arrays(data_sample: dict) -> dict:
+    """The predicted boxes, scores and labels of one data sample (no GT
+    needed), keyed as :func:`mmext.evaluation.samples.sample_to_arrays`
+    keys them: ``img_id``, ``det_boxes``, ``det_scores``, ``det_labels``.
+
+    Raises:
+        KeyError: When the sample has no ``pred_instances``, naming it.
+    """
+    pred = data_sample.get('pred_instances')
+    if pred is None:
+        raise KeyError(f'data sample of image {data_sample.get("img_id")!r} '
+                       "has no 'pred_instances'")
+    arrays = {
+        key: np.asarray(pred[k].detach().cpu() if hasattr(
+            pred[k], 'detach') else pred[k])
+        for k, key in (('bboxes', 'det_boxes'), ('scores', 'det_scores'),
+                       ('labels', 'det_labels'))
+    }
+    return dict(img_id=data_sample['img_id'], **arrays)
+
+
+def write_coco_results(results: Sequence[dict], path: str,
+                       cat_ids: Sequence[int]) -> None:
+    """Write the COCO results json of per-image predictions, byte for byte
+    as mmdet's ``CocoMetric`` writes ``<outfile_prefix>.bbox.json``.
+
+    Args:
+        results (Sequence[dict]): Per image ``img_id``, ``det_boxes``,
+            ``det_scores``, ``det_labels`` (see :func:`prediction_arrays`).
+        path (str): The file to write.
+        cat_ids (Sequence[int]): ``category_id`` of each label.
+    """
+    entries = to_coco_results([
+        dict(img_id=r['img_id'], bboxes=r['det_boxes'],
+             scores=r['det_scores'], labels=r['det_labels']) for r in results
+    ], cat_ids)
+    write_json(entries, path)
+    print_log(f'{len(entries)} boxes of {len(results)} images written to '
+              f'{path}', logger='current')
+
+
 def _json_id(img_id):
     """numpy integers are not json serialisable; ints and strings are."""
     return int(img_id) if isinstance(img_id, np.integer) else img_id
@@ -170,18 +235,9 @@ class DumpCocoResults(GroupCollectMetric):
                 data_samples: Sequence[dict]) -> None:
         """Keep each sample's predicted boxes, scores and labels."""
         for sample in data_samples:
-            pred = sample['pred_instances']
-            arrays = {
-                k: np.asarray(pred[k].detach().cpu() if hasattr(
-                    pred[k], 'detach') else pred[k])
-                for k in ('bboxes', 'scores', 'labels')
-            }
-            self.results.append(dict(img_id=sample['img_id'], **arrays))
+            self.results.append(prediction_arrays(sample))
 
     def compute_metrics(self, results: list) -> dict:
         """Write the json (rank 0); returns no metric."""
-        entries = to_coco_results(results, self.cat_ids)
-        write_json(entries, self.out_file_path)
-        print_log(f'{len(entries)} boxes of {len(results)} images written '
-                  f'to {self.out_file_path}', logger='current')
+        write_coco_results(results, self.out_file_path, self.cat_ids)
         return {}

@@ -4,21 +4,24 @@ config, sample adaptation, one call to
 import os.path as osp
 from typing import Dict, Optional, Sequence, Union
 
-from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger
 
 from mmext.registry import METRICS
 from mmext.visualization.pr_curve import write_pr_curves
 from mmext.visualization.table import format_ap_table, format_prf_table
+from ..collect import GroupCollectMetric
 from ..detection import (VOC_MODES, DetectionResults, check_metrics,
                          evaluate_detections, per_class_scalars,
                          resolve_ignore_as)
 from ..functional.checks import check_iou_thrs
+from ..mmdet_options import EvalOptions, reject_unsupported, select_items
+from ..results_json import (category_ids_from_json, prediction_arrays,
+                            write_coco_results)
 from ..samples import concat_samples, sample_to_arrays
 
 
 @METRICS.register_module()
-class DetectionAP(BaseMetric):
+class DetectionAP(GroupCollectMetric):
     """VOC07 11-point mAP, VOC12 'area' mAP and the 12 COCO stats in one
     pass over in-memory predictions, exact to mmdet's ``eval_map`` and to
     pycocotools (see :mod:`mmext.evaluation.detection`).
@@ -61,6 +64,15 @@ class DetectionAP(BaseMetric):
     mask area, and on annotations the data set filtered out.
     ``tools/analysis/eval_dets.py --gt-json`` keeps the ids.
 
+    mmdet's ``CocoMetric`` / ``VOCMetric`` options are taken with mmdet's
+    meaning and numbers (keys and the quirks not reproduced:
+    :mod:`mmext.evaluation.mmdet_options`): ``metric='proposal'`` and
+    ``'recall'`` with ``proposal_nums``, ``scale_ranges``, COCO
+    ``coco_iou_thrs`` (``CocoMetric``'s ``iou_thrs``) / ``max_dets`` /
+    ``area_ranges``, ``metric_items``, ``format_only`` with
+    ``outfile_prefix``. Any other mmdet argument is refused with the way to
+    get the same thing; an option no requested metric uses is refused too.
+
     Example:
         >>> val_evaluator = dict(
         ...     type='mmext.DetectionAP',
@@ -70,13 +82,29 @@ class DetectionAP(BaseMetric):
         >>> test_evaluator = val_evaluator
         >>> # a relative curve_dir goes under the work dir with this hook
         >>> custom_hooks = [dict(type='mmext.MetricWorkDirHook')]
+        >>> # CocoMetric(metric='bbox', iou_thrs=[0.5, 0.75]) numbers
+        >>> val_evaluator = dict(type='mmext.DetectionAP', metric='coco',
+        ...                      coco_iou_thrs=[0.5, 0.75],
+        ...                      max_dets=(100, 300, 1000))
+        >>> # RPN: CocoMetric(metric='proposal') and VOCMetric recall
+        >>> val_evaluator = dict(type='mmext.DetectionAP',
+        ...                      metric=('proposal', 'recall'),
+        ...                      proposal_nums=(100, 300, 1000))
+        >>> # test-dev submission: only writes test-dev.bbox.json
+        >>> test_evaluator = dict(
+        ...     type='mmext.DetectionAP', format_only=True,
+        ...     outfile_prefix='work_dirs/test-dev',
+        ...     ann_file='data/coco/annotations/image_info_test-dev2017.json')
 
     Args:
         metric (str | Sequence[str]): Any of ``'voc07'``, ``'voc12'``,
-            ``'coco'``. Defaults to ``('voc07', 'coco')``.
-        iou_thrs (float | Sequence[float]): IoU thresholds of the VOC
-            metrics, each in (0, 1] (a ``ValueError`` names any other).
-            Defaults to ``(0.5,)``.
+            ``'coco'``, ``'proposal'`` (class-agnostic COCO AR at
+            ``proposal_nums``, keys ``coco/AR@100``...), ``'recall'``
+            (mmdet ``eval_recalls``, keys ``pascal_voc/recall@100@0.5``...).
+            Defaults to ``('voc07', 'coco')``.
+        iou_thrs (float | Sequence[float], optional): IoU thresholds of the
+            VOC metrics and ``'recall'``, each in (0, 1] (a ``ValueError``
+            names any other). Defaults to None: ``(0.5,)``.
         legacy_coords (bool): VOC boxes cover ``x2 - x1 + 1`` pixels (devkit,
             mmdet VOCMetric). Defaults to True. COCO never adds 1.
         classwise (bool): Return per-class APs (see above) and log per-class
@@ -90,8 +118,11 @@ class DetectionAP(BaseMetric):
             Defaults to 0.5.
         ignore_as (str): ``'auto'``, ``'difficult'`` or ``'crowd'``, see
             above. Defaults to ``'auto'``.
-        collect_device (str): ``'cpu'`` or ``'gpu'``, for gathering results
-            across ranks. Defaults to ``'cpu'``.
+        collect_device (str): How ranks' results are gathered:
+            ``'group'`` through the process group (gloo or NCCL; no shared
+            directory, works across nodes), ``'cpu'`` / ``'gpu'`` as in
+            mmengine (``'cpu'``: a temporary directory all ranks share).
+            Defaults to ``'group'``.
         prefix (str, optional): Prefix of the keys. Defaults to None.
         curve_dir (str, optional): Write per-class PR curves of the VOC
             matching there, per IoU threshold: ``pr_curves_iou50.png`` (AP
@@ -101,23 +132,68 @@ class DetectionAP(BaseMetric):
             :class:`~mmext.engine.hooks.MetricWorkDirHook` is registered,
             else under the current directory. Needs a VOC metric.
             Defaults to None.
+        scale_ranges (Sequence[tuple], optional): VOC ``(min, max)`` box
+            sides (mmdet ``eval_map``): adds ``voc07/mAP_scale_0-32``...
+            Defaults to None.
+        proposal_nums (Sequence[int], optional): Boxes per image of
+            ``'proposal'`` (at least 3) and ``'recall'``. Defaults to None:
+            ``(100, 300, 1000)``.
+        coco_iou_thrs (Sequence[float], optional): IoU thresholds of
+            ``'coco'`` and ``'proposal'``. Defaults to None: 0.5:0.95.
+        max_dets (Sequence[int], optional): ``'coco'``'s maxDets (at least
+            3; AR keys named after them). Defaults to None: ``(1, 10, 100)``.
+        area_ranges (Sequence[tuple], optional): ``'coco'``'s area ranges
+            (all, small, medium, large). Defaults to None: COCO's.
+        metric_items (Sequence[str], optional): The COCO summary keys to
+            return (without ``coco/``), e.g. ``['AP', 'AP50']``. Defaults
+            to None: all.
+        format_only (bool): Only write ``<outfile_prefix>.bbox.json``
+            (no GT needed, no metric returned). Defaults to False.
+        outfile_prefix (str, optional): Write the COCO results json there
+            (also when evaluating). Required with ``format_only``.
+        ann_file (str, optional): With ``format_only``: a COCO json whose
+            ``categories`` give the ``category_id`` of each class (by
+            name). Defaults to None: the label index.
     """
     default_prefix: Optional[str] = None
 
     def __init__(self,
                  metric: Union[str, Sequence[str]] = ('voc07', 'coco'),
-                 iou_thrs: Union[float, Sequence[float]] = (0.5, ),
+                 iou_thrs: Union[float, Sequence[float], None] = None,
                  legacy_coords: bool = True,
                  classwise: bool = False,
                  pr_curve_dir: Optional[str] = None,
                  score_thr: float = 0.5,
                  ignore_as: str = 'auto',
-                 collect_device: str = 'cpu',
+                 collect_device: str = 'group',
                  prefix: Optional[str] = None,
-                 curve_dir: Optional[str] = None) -> None:
+                 curve_dir: Optional[str] = None,
+                 scale_ranges: Optional[Sequence[tuple]] = None,
+                 proposal_nums: Optional[Sequence[int]] = None,
+                 coco_iou_thrs: Optional[Sequence[float]] = None,
+                 max_dets: Optional[Sequence[int]] = None,
+                 area_ranges: Optional[Sequence[tuple]] = None,
+                 metric_items: Optional[Sequence[str]] = None,
+                 format_only: bool = False,
+                 outfile_prefix: Optional[str] = None,
+                 ann_file: Optional[str] = None,
+                 **unsupported) -> None:
+        if ann_file is not None and not format_only:
+            unsupported = dict(unsupported, ann_file=ann_file)
+        reject_unsupported(unsupported)
+        if format_only and outfile_prefix is None:
+            raise ValueError('format_only=True writes '
+                             '<outfile_prefix>.bbox.json: set outfile_prefix')
         super().__init__(collect_device=collect_device, prefix=prefix)
         self.metric = check_metrics(metric)
-        self.iou_thrs = tuple(check_iou_thrs(iou_thrs).tolist())
+        self.iou_thrs = tuple(
+            check_iou_thrs((0.5, ) if iou_thrs is None else iou_thrs).tolist())
+        self.options = EvalOptions(proposal_nums, scale_ranges, coco_iou_thrs,
+                                   max_dets, area_ranges, metric_items)
+        self.options.check(self.metric, iou_thrs is not None)
+        self.format_only = format_only
+        self.outfile_prefix = outfile_prefix
+        self.ann_file = ann_file
         self.legacy_coords = legacy_coords
         self.classwise = classwise
         self.curve_dir = _curve_dir(curve_dir, pr_curve_dir, self.metric)
@@ -136,8 +212,9 @@ class DetectionAP(BaseMetric):
                 ``pred_instances`` and GT (see
                 :func:`~mmext.evaluation.samples.sample_to_arrays`).
         """
+        to_arrays = prediction_arrays if self.format_only else sample_to_arrays
         for data_sample in data_samples:
-            self.results.append(sample_to_arrays(data_sample))
+            self.results.append(to_arrays(data_sample))
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
         """Compute the metrics from all samples (rank 0 after gathering).
@@ -149,13 +226,21 @@ class DetectionAP(BaseMetric):
             dict: ``{key: float}``, keys as in the class docstring.
         """
         classes = list(self.dataset_meta['classes'])
+        if self.outfile_prefix is not None:
+            write_coco_results(
+                results, f'{self.outfile_prefix}.bbox.json',
+                category_ids_from_json(self.ann_file, classes)
+                if self.ann_file else range(len(classes)))
+        if self.format_only:
+            return {}
         out = evaluate_detections(
             concat_samples(results, len(classes)), classes, self.metric,
             self.iou_thrs, self.legacy_coords,
             resolve_ignore_as(self.ignore_as,
                               self.dataset_meta.get('dataset_type', '')),
-            self.score_thr)
-        metrics = dict(out.metrics)
+            self.score_thr, options=self.options)
+        metrics = select_items(out.metrics, self.options.metric_items,
+                               self.options.items(self.metric))
         if self.classwise:
             self._log_tables(out)
             metrics.update(per_class_scalars(out))
