@@ -30,8 +30,8 @@ __all__ = [
 
 # Bound on the elements transposed at once (a block of classes as rows).
 _BLOCK_ELEMS = 1 << 23
-# Bins per positive in ``_count_negatives``: with 8, about 1 % of the
-# negatives share a bin with two or more positives and need a search.
+# Bins per positive in ``_count_negatives``: with 8, about 12 % of the
+# negatives share a bin with a positive and 1 % with two or more.
 _BINS_PER_POSITIVE = 8
 
 
@@ -211,10 +211,10 @@ def _ranking_stats(scores: np.ndarray, targets: np.ndarray,
                 np.float64, copy=False)
             if not len(positives):
                 continue  # AP 0, AUC undefined, never predicted
-            num_neg = int(np.count_nonzero(row_targets == 0))
+            is_neg = row_targets == 0
+            num_neg = int(np.count_nonzero(is_neg))
             # negatives under the lowest positive are below all of them
-            negatives = np.compress((row_targets == 0) &
-                                    (row >= positives[0]), row)
+            negatives = np.compress(is_neg & (row >= positives[0]), row)
             ranking = _class_ranking(
                 positives,
                 _count_negatives(positives,
@@ -237,12 +237,13 @@ def _count_negatives(positives: np.ndarray,
 
     The range from the lowest to the highest positive is cut into
     ``_BINS_PER_POSITIVE`` bins per positive. A score's bin is a monotone
-    function of the score, so a negative is surely above every positive of
-    a lower bin and below every positive of a higher bin; with at most one
-    positive in its bin one comparison settles it, and only the few
-    negatives that share a bin with several positives need a binary search.
-    If a negative equals a positive, every negative is placed by binary
-    search on both sides instead. No full sort: O(N) passes.
+    function of the score, so a negative in a bin without positives lies
+    above the positives of the lower bins and below all the others: one
+    histogram over the bins places all of those (about 88 % with 8 bins per
+    positive). A negative that shares its bin with one positive is placed
+    by one comparison, and the few in bins with several positives by a
+    binary search; both settle ties exactly (a negative equal to a
+    positive shares its bin). No sort of the negatives: O(N) passes.
 
     Args:
         positives (np.ndarray): Ascending float64 positive scores, (K,).
@@ -257,40 +258,40 @@ def _count_negatives(positives: np.ndarray,
     k = len(positives)
     num_bins = _BINS_PER_POSITIVE * k
     low, high = positives[0], positives[-1]
-    with np.errstate(divide='ignore', over='ignore'):
+    with np.errstate(divide='ignore', over='ignore', invalid='ignore'):
         scale = num_bins / (high - low) if high > low else 0.0
 
     def to_bin(values):
         if not 0 < scale < np.inf:  # one point or an infinite range
             return np.zeros(len(values), dtype=np.intp)
-        with np.errstate(over='ignore'):
-            t = (values - low) * scale  # no NaN: low and scale are finite
+        with np.errstate(over='ignore', invalid='ignore'):
+            t = values - low  # no NaN: low and scale are finite
+            t *= scale
         return np.clip(t, 0, num_bins - 1, out=t).astype(np.intp)
 
-    # first[b]: positives in bins < b; a sentinel ends the positives
     per_bin = np.bincount(to_bin(positives), minlength=num_bins)
-    first = np.zeros(num_bins + 1, dtype=np.intp)
-    np.cumsum(per_bin, out=first[1:])
-    padded = np.empty(k + 1)
-    padded[:k], padded[k] = positives, np.inf
+    # first[b]: positives in bins < b, i.e. below a negative of bin b
+    first = np.zeros(num_bins, dtype=np.intp)
+    np.cumsum(per_bin[:-1], out=first[1:])
     bins = to_bin(negatives)
-    below = first[bins]
-    nearest = padded[below]  # the bin's first positive, or a later one
-    tied = np.any(negatives == nearest)  # (a +inf negative lands here too)
-    if not tied:
-        below += negatives > nearest
-        crowded = np.flatnonzero(per_bin[bins] > 1)
-        if len(crowded):
-            x = negatives[crowded]
-            below[crowded] = np.searchsorted(positives, x)
-            tied = np.any(padded[below[crowded]] == x)
-    if tied:
-        return np.stack([
-            np.bincount(np.searchsorted(positives, negatives, side),
-                        minlength=k + 1) for side in ('left', 'right')
-        ])
-    counts = np.bincount(below, minlength=k + 1)
-    return np.stack([counts, counts])
+    in_empty_bin = np.bincount(bins, minlength=num_bins) * (per_bin == 0)
+    counts = np.bincount(first, weights=in_empty_bin,
+                         minlength=k + 1).astype(np.int64)
+    counts = np.stack([counts, counts])
+    # positives in the negative's bin: 0, 1 or more (a byte per negative)
+    occupancy = np.minimum(per_bin, 2).astype(np.int8)[bins]
+    single = occupancy == 1
+    x = np.compress(single, negatives)
+    below = first[np.compress(single, bins)]
+    nearest = positives[below]  # the bin's one positive
+    counts[0] += np.bincount(below + (x > nearest), minlength=k + 1)
+    counts[1] += np.bincount(below + (x >= nearest), minlength=k + 1)
+    x = np.compress(occupancy == 2, negatives)
+    if len(x):
+        for row, side in enumerate(('left', 'right')):
+            counts[row] += np.bincount(np.searchsorted(positives, x, side),
+                                       minlength=k + 1)
+    return counts
 
 
 def _class_ranking(positives: np.ndarray, counts: np.ndarray,
