@@ -5,7 +5,7 @@ import pytest
 from mmengine.config import Config
 from mmengine.hub import get_config
 
-from tests.tiny_configs import DEMO_CONFIG
+from tests.helpers.paths import DEMO_CONFIG, REPO_ROOT
 
 
 def test_demo_config_inherits_mmdet_voc0712_recipe():
@@ -46,10 +46,8 @@ def _data_roots(node):
 
 
 CONFIGS = sorted(
-    osp.relpath(p, osp.dirname(osp.dirname(osp.abspath(__file__))))
-    for p in glob.glob(
-        osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'configs',
-                 '*', '*.py')))
+    osp.relpath(p, REPO_ROOT)
+    for p in glob.glob(osp.join(REPO_ROOT, 'configs', '*', '*.py')))
 
 
 @pytest.mark.parametrize('path', CONFIGS)

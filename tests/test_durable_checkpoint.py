@@ -20,7 +20,6 @@ import warnings
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.fileio import LocalBackend
 from mmengine.hooks import CheckpointHook
 from mmengine.registry import HOOKS
 from mmengine.runner import Runner
@@ -29,10 +28,9 @@ from mmext.engine import (DurableCheckpointHook, DurableLocalBackend,
                           atomic_write, checkpoint_load_error,
                           find_resumable_checkpoint)
 from mmext.engine.durable_backend import temp_path
-from tests.conftest import REPO_ROOT, run_ok
-from tests.dist_utils import free_port
-from tests.durable_toy import toy_config, toy_runner, train_in_child
-from tests.tiny_configs import write_short_config
+from tests.helpers.durable_toy import toy_config, toy_runner, train_in_child
+from tests.helpers.paths import REPO_ROOT
+from tests.helpers.runs import DETECTOR_ITERS
 
 
 def saved_iter(path) -> int:
@@ -212,62 +210,30 @@ def test_shipped_configs_build_the_durable_hook(path):
     assert type(hook) is DurableCheckpointHook, path
 
 
-def test_tiny_faster_rcnn_config_writes_durable_checkpoints(tmp_path):
-    cfg = Config.fromfile(write_short_config(tmp_path, iters=4))
-    cfg.merge_from_dict({
-        'work_dir': str(tmp_path / 'work'),
-        'train_cfg.val_interval': 2,
-        'default_hooks.checkpoint.max_keep_ckpts': 1,
-    })
-    runner = Runner.from_cfg(cfg)
-    hook = [h for h in runner.hooks if isinstance(h, CheckpointHook)]
-    assert [type(h) for h in hook] == [DurableCheckpointHook]
-    assert hook[0].save_best == ['voc07/mAP']  # the shipped config's
-    runner.train()
+def test_tiny_faster_rcnn_config_writes_durable_checkpoints(tiny_detector):
+    """The session's tools/train.py run of the demo config (a save every 2
+    iterations keeping 1, validation after 2 and 4) with the shipped hook.
+    The 2-process save and resume is in test_dist_tools.py."""
+    cfg = Config.fromfile(tiny_detector.config)
+    hook = HOOKS.build(cfg.default_hooks.checkpoint)
+    assert type(hook) is DurableCheckpointHook
+    assert hook.save_best == ['voc07/mAP']  # the shipped config's
 
-    work_dir = str(tmp_path / 'work')
-    assert isinstance(hook[0].file_backend, LocalBackend)
-    assert last_checkpoint(work_dir) == osp.join(work_dir, 'iter_4.pth')
-    assert names(work_dir, 'iter_*.pth') == ['iter_4.pth']
+    work_dir = str(tiny_detector.work_dir)
+    last = osp.join(work_dir, f'iter_{DETECTOR_ITERS}.pth')
+    assert last_checkpoint(work_dir) == last
+    assert names(work_dir, 'iter_*.pth') == [f'iter_{DETECTOR_ITERS}.pth']
     best = names(work_dir, 'best_*.pth')
     assert len(best) == 1 and best[0].startswith('best_voc07_mAP_iter_')
     assert temp_files(work_dir) == []
-    ckpt = torch.load(osp.join(work_dir, 'iter_4.pth'), map_location='cpu')
-    assert ckpt['meta']['iter'] == 4
+    ckpt = torch.load(last, map_location='cpu')
+    assert ckpt['meta']['iter'] == DETECTOR_ITERS
     info = ckpt['message_hub']['runtime_info']
     assert osp.basename(info['best_ckpt']) == best[0]
     # a new best at iteration 4 re-saves iter_4.pth after iter_2's deletion
     assert info['keep_ckpt_ids'] == (
         [4] if best[0].endswith('iter_4.pth') else [2, 4])
-    assert find_resumable_checkpoint(work_dir) == osp.join(
-        work_dir, 'iter_4.pth')
-
-
-def test_two_cpu_processes_save_and_resume(tmp_path):
-    """tools/dist_train.sh with 2 processes (gloo): rank 0 writes, both
-    ranks resume from the checkpoint that --resume finds."""
-    work_dir = tmp_path / 'work'
-    config = str(tmp_path / 'toy_dist.py')
-    Config(
-        toy_config(
-            str(work_dir), max_iters=3, val_interval=2, interval=1,
-            max_keep_ckpts=1, save_best='mse', rule='less')).dump(config)
-
-    def dist_train(*args):
-        return run_ok(['bash', 'tools/dist_train.sh', config, '2',
-                       '--work-dir', str(work_dir), *args],
-                      PYTHON=sys.executable, PORT=str(free_port()))
-
-    dist_train()
-    assert names(work_dir, 'iter_*.pth') == ['iter_3.pth']
-    assert len(names(work_dir, 'best_mse_iter_*.pth')) == 1
-    log = dist_train('--resume', '--cfg-options', 'train_cfg.max_iters=5')
-    assert 'resumed epoch: 0, iter: 3' in log
-    assert names(work_dir, 'iter_*.pth') == ['iter_5.pth']
-    assert len(names(work_dir, 'best_mse_iter_*.pth')) == 1
-    assert temp_files(work_dir) == []
-    assert last_checkpoint(work_dir) == str(work_dir / 'iter_5.pth')
-    assert saved_iter(work_dir / 'iter_5.pth') == 5
+    assert find_resumable_checkpoint(work_dir) == last
 
 
 # SIGKILL at random moments
@@ -309,6 +275,7 @@ def log_has(log, text, count=1):
         log, errors='replace').read().count(text) >= count
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_moments_never_loses_training(tmp_path):
     """Train the toy model with a save every iteration and max_keep_ckpts=1
     through tools/train.py --resume, SIGKILL it (at a random moment, as a
@@ -326,7 +293,7 @@ def test_sigkill_at_random_moments_never_loses_training(tmp_path):
     # pay the imports once: each run forks from a server that has them
     # (mmengine's environment report imports torchvision)
     ctx.set_forkserver_preload(
-        ['torchvision', 'tests.durable_toy', 'tools.train'])
+        ['torchvision', 'tests.helpers.durable_toy', 'tools.train'])
     progress = []  # iteration of the newest checkpoint after each kill
     mid_save = 0  # kills that left a save unfinished
     for run in range(KILLS + 1):

@@ -12,7 +12,7 @@ import torch
 from mmengine.config import Config
 
 from mmext.engine import checkpoint_load_error, find_resumable_checkpoint
-from tests.durable_toy import toy_config, toy_runner
+from tests.helpers.durable_toy import toy_config, toy_runner
 from tools.train import build_train_config, parse_args
 
 
