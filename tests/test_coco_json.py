@@ -13,7 +13,7 @@ from pycocotools.cocoeval import COCOeval
 from mmext.evaluation import coco_json
 from mmext.evaluation.coco_json import load_coco_detections
 from mmext.evaluation.functional import coco_eval
-from tests._det_eval_data import random_scene
+from tests.helpers.det_scenes import random_scene
 
 
 def write_scene(s, tmp_path, img_id=lambda i: i + 1, indent=None,

@@ -1,58 +1,13 @@
 """COCO evaluation: parity with pycocotools COCOeval and hand-made cases."""
-import contextlib
-import io
 import warnings
 
 import numpy as np
 import pytest
-from pycocotools.coco import COCO
-from pycocotools.cocoeval import COCOeval
 
 from mmext.evaluation.functional import coco_eval
 from mmext.evaluation.functional.grouping import group_rank, stable_argsort
-from tests._det_eval_data import random_scene
-
-
-def pycocotools_eval(s, box_format='xyxy', ann_ids=None, params=None):
-    """Run COCOeval on a scene; image ids are 1..N, category ids 1..K,
-    annotation ids ``ann_ids`` (default 1..G); ``params`` are set on
-    ``COCOeval.params``."""
-    def xywh(b):
-        b = np.asarray(b, dtype=np.float64)
-        if box_format == 'xywh':
-            return b.tolist()
-        return [b[0], b[1], b[2] - b[0], b[3] - b[1]]
-
-    anns = []
-    for j, (b, lab, img, crowd) in enumerate(
-            zip(s['gt_boxes'], s['gt_labels'], s['gt_imgs'], s['gt_crowd'])):
-        bb = xywh(b)
-        anns.append(dict(id=j + 1 if ann_ids is None else int(ann_ids[j]),
-                         image_id=int(img) + 1,
-                         category_id=int(lab) + 1, bbox=bb,
-                         area=float(s['gt_areas'][j]) if 'gt_areas' in s
-                         else bb[2] * bb[3], iscrowd=int(crowd)))
-    gt = COCO()
-    gt.dataset = dict(
-        images=[dict(id=i + 1) for i in range(s['num_images'])],
-        categories=[dict(id=k + 1) for k in range(s['num_classes'])],
-        annotations=anns)
-    res = [
-        dict(image_id=int(img) + 1, category_id=int(lab) + 1, bbox=xywh(b),
-             score=float(sc)) for b, lab, img, sc in zip(
-                 s['det_boxes'], s['det_labels'], s['det_imgs'],
-                 s['det_scores'])
-    ]
-    with contextlib.redirect_stdout(io.StringIO()):
-        gt.createIndex()
-        dt = gt.loadRes(res)
-        ev = COCOeval(gt, dt, 'bbox')
-        for k, v in (params or {}).items():
-            setattr(ev.params, k, v)
-        ev.evaluate()
-        ev.accumulate()
-        ev.summarize()
-    return ev
+from tests.helpers.coco_json import pycocotools_eval
+from tests.helpers.det_scenes import random_scene
 
 
 def ours(s, box_format='xyxy', **kwargs):
