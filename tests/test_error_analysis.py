@@ -338,3 +338,43 @@ def test_eval_dets_analyze_writes_the_analysis(tmp_path):
     assert cm['score_thr'] == 0.2
     np.testing.assert_array_equal(cm['matrix'],
                                   confusion_matrix(arrays, 0.2, 0.5))
+
+
+@pytest.mark.slow  # builds the tiny VOC test set
+def test_detection_ap_analysis_dir_under_the_work_dir(tiny_arrays, tmp_path):
+    """``analysis_dir`` from a config through mmdet's registry: a relative
+    folder lands under the work dir (set by MetricWorkDirHook) and the log
+    names it; the files hold the analysis of the evaluated samples."""
+    import logging
+
+    from mmdet.registry import METRICS
+    from mmengine.config import Config
+    from mmengine.logging import MMLogger
+    from mmengine.registry import DefaultScope
+
+    from mmext.evaluation.analysis import ANALYSIS_FILES
+    arrays, dataset, samples = tiny_arrays
+    cfg = Config(dict(test_evaluator=dict(
+        type='mmext.DetectionAP', metric='voc07', analysis_dir='analysis',
+        analysis_score_thr=0.25)))
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        metric = METRICS.build(cfg.test_evaluator)
+    metric.dataset_meta = dataset.metainfo
+    metric.work_dir = str(tmp_path)  # what MetricWorkDirHook sets
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = MMLogger.get_current_instance()
+    logger.addHandler(handler)
+    try:
+        for i in range(0, len(samples), 8):
+            metric.process({}, samples[i:i + 8])
+        metric.evaluate(len(samples))
+    finally:
+        logger.removeHandler(handler)
+    out = tmp_path / 'analysis'
+    assert sorted(p.name for p in out.iterdir()) == sorted(ANALYSIS_FILES)
+    assert any(str(out) in r.getMessage() for r in records)
+    cm = json.loads((out / 'confusion_matrix.json').read_text())
+    np.testing.assert_array_equal(cm['matrix'],
+                                  confusion_matrix(arrays, 0.25, 0.5))

@@ -9,6 +9,7 @@ from mmengine.logging import MMLogger
 from mmext.registry import METRICS
 from mmext.visualization.pr_curve import write_pr_curves
 from mmext.visualization.table import format_ap_table, format_prf_table
+from ..analysis import analyze_detections
 from ..collect import GroupCollectMetric
 from ..detection import (VOC_MODES, DetectionResults, check_metrics,
                          evaluate_detections, per_class_scalars,
@@ -79,8 +80,11 @@ class DetectionAP(GroupCollectMetric):
         ...     metric=('voc07', 'coco'),
         ...     classwise=True,
         ...     curve_dir='pr_curves')
-        >>> test_evaluator = val_evaluator
-        >>> # a relative curve_dir goes under the work dir with this hook
+        >>> # and "why is my mAP low": confusion matrix, TIDE, confidence
+        >>> test_evaluator = dict(type='mmext.DetectionAP',
+        ...                       analysis_dir='analysis')
+        >>> # a relative curve_dir / analysis_dir goes under the work dir
+        >>> # with this hook
         >>> custom_hooks = [dict(type='mmext.MetricWorkDirHook')]
         >>> # CocoMetric(metric='bbox', iou_thrs=[0.5, 0.75]) numbers
         >>> val_evaluator = dict(type='mmext.DetectionAP', metric='coco',
@@ -132,6 +136,16 @@ class DetectionAP(GroupCollectMetric):
             :class:`~mmext.engine.hooks.MetricWorkDirHook` is registered,
             else under the current directory. Needs a VOC metric.
             Defaults to None.
+        analysis_dir (str, optional): Write the error analysis of
+            :func:`~mmext.evaluation.analysis.analyze_detections` there:
+            ``confusion_matrix.{png,json}`` (score ``analysis_score_thr``,
+            IoU 0.5), ``tide.{png,json}`` (TIDE error breakdown, dAP at
+            AP50 and AP@[.5:.95]) and ``confidence_curves.{png,json}``
+            (precision, recall, F1 against the score threshold). A relative
+            path goes where a relative ``curve_dir`` goes; the log names
+            the folder. Defaults to None.
+        analysis_score_thr (float): Score threshold of the confusion
+            matrix. Defaults to 0.3 (mmdet's ``confusion_matrix.py``).
         scale_ranges (Sequence[tuple], optional): VOC ``(min, max)`` box
             sides (mmdet ``eval_map``): adds ``voc07/mAP_scale_0-32``...
             Defaults to None.
@@ -177,6 +191,8 @@ class DetectionAP(GroupCollectMetric):
                  format_only: bool = False,
                  outfile_prefix: Optional[str] = None,
                  ann_file: Optional[str] = None,
+                 analysis_dir: Optional[str] = None,
+                 analysis_score_thr: float = 0.3,
                  **unsupported) -> None:
         if ann_file is not None and not format_only:
             unsupported = dict(unsupported, ann_file=ann_file)
@@ -198,6 +214,8 @@ class DetectionAP(GroupCollectMetric):
         self.classwise = classwise
         self.curve_dir = _curve_dir(curve_dir, pr_curve_dir, self.metric)
         self.score_thr = score_thr
+        self.analysis_dir = analysis_dir
+        self.analysis_score_thr = analysis_score_thr
         resolve_ignore_as(ignore_as)  # refuse a bad value now, not at eval
         self.ignore_as = ignore_as
         # set by MetricWorkDirHook: where a relative curve_dir goes
@@ -233,8 +251,9 @@ class DetectionAP(GroupCollectMetric):
                 if self.ann_file else range(len(classes)))
         if self.format_only:
             return {}
+        arrays = concat_samples(results, len(classes))
         out = evaluate_detections(
-            concat_samples(results, len(classes)), classes, self.metric,
+            arrays, classes, self.metric,
             self.iou_thrs, self.legacy_coords,
             resolve_ignore_as(self.ignore_as,
                               self.dataset_meta.get('dataset_type', '')),
@@ -246,6 +265,8 @@ class DetectionAP(GroupCollectMetric):
             metrics.update(per_class_scalars(out))
         if self.curve_dir is not None:
             self._write_curves(out)
+        if self.analysis_dir is not None:
+            self._write_analysis(arrays, classes)
         return metrics
 
     def _log_tables(self, out: DetectionResults) -> None:
@@ -261,19 +282,32 @@ class DetectionAP(GroupCollectMetric):
                         f'per-class key): {", ".join(without_gt)}')
 
     def _write_curves(self, out: DetectionResults) -> None:
-        logger = MMLogger.get_current_instance()
-        out_dir = self.curve_dir
-        if not osp.isabs(out_dir):
-            if self.work_dir is None:
-                logger.warning(
-                    f'curve_dir {out_dir!r} goes under the current '
-                    'directory: add custom_hooks = [dict(type='
-                    "'mmext.MetricWorkDirHook')] to put it under the work "
-                    'dir')
-            out_dir = osp.join(self.work_dir or '.', out_dir)
+        out_dir = self._output_dir(self.curve_dir, 'curve_dir')
         ap_name = next(m for m in self.metric if m in VOC_MODES)
         write_pr_curves(out.curves, out_dir, ap_name=ap_name)
-        logger.info(f'PR curves written to {out_dir}')
+        MMLogger.get_current_instance().info(
+            f'PR curves written to {out_dir}')
+
+    def _write_analysis(self, arrays, classes: Sequence[str]) -> None:
+        out_dir = self._output_dir(self.analysis_dir, 'analysis_dir')
+        analyze_detections(arrays, classes, out_dir,
+                           score_thr=self.analysis_score_thr)
+        MMLogger.get_current_instance().info(
+            'error analysis (confusion matrix, TIDE errors, confidence '
+            f'curves) written to {out_dir}')
+
+    def _output_dir(self, out_dir: str, option: str) -> str:
+        """``out_dir``; a relative one under the work dir when
+        :class:`~mmext.engine.hooks.MetricWorkDirHook` set it, else under
+        the current directory (with a warning)."""
+        if osp.isabs(out_dir):
+            return out_dir
+        if self.work_dir is None:
+            MMLogger.get_current_instance().warning(
+                f'{option} {out_dir!r} goes under the current directory: '
+                "add custom_hooks = [dict(type='mmext.MetricWorkDirHook')] "
+                'to put it under the work dir')
+        return osp.join(self.work_dir or '.', out_dir)
 
 
 def _curve_dir(curve_dir: Optional[str], pr_curve_dir: Optional[str],
