@@ -35,6 +35,11 @@ proposals (mmext: all detections, no failure; equal on RPN outputs, which
 are all labelled 0); ``VOCMetric(scale_ranges=...)`` fails (it rounds a
 list), so ``scale_ranges`` equals ``eval_map``'s numbers.
 
+On VOC-style data mmdet's ``CocoMetric`` turns every ``ignore_flag``
+(difficult) into ``iscrowd``; ``DetectionAP(ignore_as='crowd')`` gives its
+numbers there (``'auto'`` treats difficult boxes as ignore regions matched
+once, as the VOC rules do).
+
 Any other ``CocoMetric`` / ``VOCMetric`` argument is refused by
 :func:`reject_unsupported` with the way to get the same result.
 """
