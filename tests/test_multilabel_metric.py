@@ -179,6 +179,7 @@ def _dist_evaluate(rank: int, world_size: int, samples: list) -> dict:
     return metric.evaluate(len(samples))
 
 
+@pytest.mark.slow
 def test_distributed_collection_equals_single_process():
     samples = make_samples(num=101, seed=2)
     single = build(items=ALL_ITEMS)

@@ -12,10 +12,11 @@ The file::
 the fitting data, or one that never reaches the target precision).
 """
 import json
-import os
 from typing import List, Sequence, Tuple
 
 import numpy as np
+
+from mmext.visualization.writers import write_json
 
 __all__ = ['save_class_thresholds', 'load_class_thresholds',
            'match_class_thresholds']
@@ -23,7 +24,7 @@ __all__ = ['save_class_thresholds', 'load_class_thresholds',
 
 def save_class_thresholds(path: str, classes: Sequence[str],
                           thresholds: np.ndarray, **info) -> None:
-    """Write the JSON (to a temporary file, then renamed).
+    """Write the JSON (to a temporary file, then renamed: never partial).
 
     Args:
         path (str): Output file.
@@ -34,13 +35,10 @@ def save_class_thresholds(path: str, classes: Sequence[str],
     if len(classes) != len(thresholds):
         raise ValueError(f'{len(thresholds)} thresholds for '
                          f'{len(classes)} classes')
-    data = dict(classes=list(classes),
-                thresholds=[None if np.isinf(t) else float(t)
-                            for t in thresholds], **info)
-    tmp = f'{path}.tmp'
-    with open(tmp, 'w') as f:
-        json.dump(data, f, indent=2)
-    os.replace(tmp, path)
+    # write_json turns inf into null and writes atomically
+    write_json(path, dict(classes=list(classes),
+                          thresholds=np.asarray(thresholds, np.float64),
+                          **info), indent=2)
 
 
 def load_class_thresholds(path: str) -> Tuple[List[str], np.ndarray]:

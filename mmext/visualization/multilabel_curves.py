@@ -9,6 +9,7 @@ import numpy as np
 from mmext.evaluation.functional.multilabel_curves import (mean_pr_curve,
                                                            mean_roc_curve,
                                                            multilabel_curves)
+from .writers import atomic_path
 
 __all__ = ['write_multilabel_curves']
 
@@ -70,7 +71,7 @@ def write_multilabel_curves(scores: np.ndarray, targets: np.ndarray,
 def _plot(out_file: str, lines: List[tuple], mean: Optional[tuple],
           xlabel: str, ylabel: str, title: str, diagonal: bool) -> None:
     """One figure: thin per-class lines, a bold mean line, legend outside;
-    written to a temporary file and renamed (never a partial PNG)."""
+    written atomically (never a partial PNG)."""
     import matplotlib
     matplotlib.use('Agg')  # headless: servers and CI have no display
     import matplotlib.pyplot as plt
@@ -99,8 +100,7 @@ def _plot(out_file: str, lines: List[tuple], mean: Optional[tuple],
                      f'{title}; {len(lines)} classes, legend: mean only')
         ax.legend(loc='center left', bbox_to_anchor=(1.0, 0.5),
                   fontsize='small')
-        tmp = out_file + '.tmp.png'
-        fig.savefig(tmp, bbox_inches='tight')
-        os.replace(tmp, out_file)
+        with atomic_path(out_file) as tmp:
+            fig.savefig(tmp, format='png', bbox_inches='tight')
     finally:
         plt.close(fig)
