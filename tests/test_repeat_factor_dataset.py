@@ -291,3 +291,14 @@ def test_upstream_function_recognises_replacements(monkeypatch):
     monkeypatch.setattr(BaseDetDataset, 'get_cat_ids',
                         functools.wraps(stock)(lambda self, i: []))
     assert upstream_function(BaseDetDataset, 'get_cat_ids') is None
+
+
+def test_wrapper_over_a_wrapper_as_mmengine(mmdet_scope):
+    # the inner RepeatFactorDataset is read through its own get_cat_ids
+    inner = RepeatFactorDataset(voc_cfg(), oversample_thr=THR)
+    outer = RepeatFactorDataset(inner, oversample_thr=THR)
+    # mmengine's wrapper takes BaseDataset only: the same ids in a list
+    lists = [inner.get_cat_ids(i) for i in range(len(inner))]
+    ref = ClassBalancedDataset(ListDataset(lists), THR)
+    assert outer.slot_to_image.tolist() == ref.repeat_indices
+    assert len(outer) > len(inner)
