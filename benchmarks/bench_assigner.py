@@ -18,8 +18,13 @@ compared in the parent: mmext 'mmdet' mode against mmdet per image
 against ultralytics (fg mask, GT index, target scores). The last lines are
 one JSON object per comparison.
 
+Crowded scenes (``--crowded``, default 1000 GTs per image): mmext in both
+modes against mmdet's loop, one line with the peak RSS of each (growth over
+the warmed-up process and the process total) and the time; ultralytics is
+left out there (its (B, M, A) tensors take tens of GB at that size).
+
 Usage: python benchmarks/bench_assigner.py [--gts 10 100 500] [--repeats N]
-[--rounds R] [--contention]
+[--crowded 1000] [--rounds R] [--contention]
 """
 import argparse
 import json
@@ -114,7 +119,8 @@ def worker(name: str, case: str) -> dict:
         result, seconds = harness.timed(WORKERS[name], x)
         times.append(seconds)
     return dict(seconds=min(times), result=result,
-                peak_mb=harness.peak_rss_mb() - base_mb)
+                peak_mb=harness.peak_rss_mb() - base_mb,
+                peak_total_mb=harness.peak_rss_mb())
 
 
 def max_abs_diff(pairs) -> float:
@@ -157,6 +163,9 @@ def main() -> None:
     parser.add_argument('--gts', type=int, nargs='+', default=[10, 100, 500])
     parser.add_argument('--repeats', type=int, default=0,
                         help='timed calls per run (0: 5 / 3 / 2 by M)')
+    parser.add_argument('--crowded', type=int, default=1000,
+                        help='GTs per image of the crowded-scene line '
+                        '(0: skip)')
     harness.add_arguments(parser)
     args = parser.parse_args()
     if args.worker:
@@ -185,7 +194,33 @@ def main() -> None:
                     **extra)
                 lines.append(line)
                 print(json.dumps(line), flush=True)
+        if args.crowded:
+            line = crowded_line(session, args.crowded)
+            lines.append(line)
+            print(json.dumps(line), flush=True)
     harness.emit(lines)
+
+
+def crowded_line(session: harness.Session, num_gts: int) -> dict:
+    """mmext (both modes) vs mmdet's loop at ``num_gts`` GTs per image,
+    with the peak memory of each."""
+    runs = session.compare(__file__, ['ours_mmdet', 'ours_ultralytics',
+                                      'mmdet'], case=f'{num_gts}:1')
+    ours, ultra, peer = (runs['ours_mmdet'], runs['ours_ultralytics'],
+                         runs['mmdet'])
+    ok = 'error' not in ours and 'error' not in peer
+    extra = dict(mode='mmdet', batch=B)
+    for name, run in (('ours', ours), ('peer', peer),
+                      ('ultralytics_mode', ultra)):
+        if 'error' not in run:
+            extra[f'{name}_peak_mb'] = round(run['peak_mb'], 1)
+            extra[f'{name}_peak_total_mb'] = round(run['peak_total_mb'], 1)
+    if 'error' not in ultra:
+        extra['ultralytics_mode_s'] = round(ultra['seconds'], 4)
+    return session.line(f'assigner_crowded_M{num_gts}', ours, peer,
+                        'mmdet.TaskAlignedAssigner',
+                        compare_mmdet(ours['result'], peer['result'])
+                        if ok else None, **extra)
 
 
 if __name__ == '__main__':

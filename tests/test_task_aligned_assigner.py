@@ -553,3 +553,41 @@ def test_pow_tail_of_two_threads_reproduced_from_one(alpha, call_threads):
     ours = TaskAlignedAssigner.to_assign_result(res, num_gts, 0,
                                                 torch.float32)
     assert_same_result(ref, ours)
+
+
+@pytest.mark.slow
+def test_crowded_images_match_mmdet():
+    """1000 GTs per image: the sparse path takes the whole image (no GT
+    chunks, so mmdet's bits), images with few GTs beside it."""
+    img = 640
+    priors = grid_priors(img)
+    centers = (priors[:, :2] + priors[:, 2:]) / 2
+    scores, pred, gt, labels, valid = make_batch(11, 2, 1000, 'random', img)
+    valid[0] = True
+    valid[1, 3:] = False
+    res = task_aligned_assign(scores, pred, centers, gt, labels, valid)
+    assert_batch_matches_mmdet(res, scores, pred, gt, labels, valid, priors)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('mode', ['ours_mmdet', 'ours_ultralytics'])
+def test_crowded_batch_peak_memory(tmp_path, mode):
+    """1000 GTs x 8400 priors x 16 images within 2 GB peak RSS (the whole
+    process, imports included), run as the benchmark's worker."""
+    import os.path as osp
+    import pickle
+    import subprocess
+    import sys
+
+    from tests.helpers.paths import REPO_ROOT
+    from tests.helpers.process import python_env
+    out = tmp_path / 'run.pkl'
+    subprocess.run([
+        sys.executable,
+        osp.join(REPO_ROOT, 'benchmarks', 'bench_assigner.py'), '--worker',
+        mode, '--case', '1000:1', '--out', str(out)
+    ], check=True, timeout=900, env=python_env())
+    with open(out, 'rb') as f:
+        run = pickle.load(f)
+    assert int(run['result']['fg_mask'].sum()) > 16 * 1000
+    assert run['peak_total_mb'] <= 2048, run['peak_total_mb']

@@ -19,9 +19,11 @@ from .sparse_cpu import cpu_kernels, sparse_candidates, sparse_pow_span
 class MMDetOrder:
     """The 'mmdet' strategy of :func:`task_aligned_assign`.
 
-    Per chunk, the sparse CPU path where :func:`sparse_pow_span` says it
-    reproduces mmdet's bits, the dense path otherwise (run with the
-    caller's ``threads``, as mmdet's block would be).
+    The sparse CPU path where :func:`sparse_pow_span` says it reproduces
+    mmdet's bits (decided once per call), the dense path otherwise (run
+    with the caller's ``threads``, as mmdet's block would be). The sparse
+    path takes whole images whatever their GT count: it never builds an
+    (A, M) float block, so only the dense path needs GT chunks.
     """
     #: (anchor, GT) pairs per image group; larger groups spill temporaries
     #: out of cache (the benchmark measures the effect)
@@ -38,21 +40,21 @@ class MMDetOrder:
         self.center_eps = 0.01 if center_eps is None else center_eps
         self.iou_fn = box_iou if iou_fn is None else iou_fn
         self.threads = threads
+        self.sparse_span = sparse_pow_span(
+            pred_bboxes.device, pred_bboxes.dtype, alpha, beta, self.k,
+            pred_bboxes.shape[1], self.iou_fn is box_iou, threads)
+        #: whether large images must be split into GT chunks
+        self.needs_gt_chunks = self.sparse_span is None
 
     def assign_chunk(self, state: RunningState, chunk: Chunk, bs: slice,
                      gs: slice) -> None:
         """Fold the chunk's per-anchor winner into ``state``."""
         scores, pred_bboxes = self.scores[bs], self.pred_bboxes[bs]
         centers = self.centers[bs]
-        span = sparse_pow_span(pred_bboxes.device, pred_bboxes.dtype,
-                               self.alpha, self.beta, self.k,
-                               pred_bboxes.shape[1],
-                               chunk.bboxes.shape[1] == state.num_gts,
-                               self.iou_fn is box_iou, self.threads)
-        if span is not None:
+        if self.sparse_span is not None:
             cands = sparse_candidates(scores, pred_bboxes, centers, chunk,
                                       self.k, self.beta, self.center_eps,
-                                      span, self.threads)
+                                      self.sparse_span, self.threads)
         else:  # pow (and a custom IoU) round by the thread count: caller's
             with cpu_kernels.num_threads(self.threads):
                 cands = dense_candidates(scores, pred_bboxes, centers, chunk,

@@ -19,10 +19,13 @@ then labels and normalised metrics of the positives.
 How a call is run, in one place:
 
 * Memory. Images are processed in groups and, when one image alone exceeds
-  ``max_chunk_elements`` (anchor, GT) pairs, GTs in chunks, so the largest
+  ``max_chunk_elements`` (anchor, GT) pairs, GTs in chunks (dense paths
+  only: the sparse one never builds an (A, M) float block), so the largest
   float temporaries are bounded by the group ('ultralytics' mode adds one
   (B, M, A) bool inside mask and the list of inside pairs); a
-  (B, M, topk, A) tensor is never built.
+  (B, M, topk, A) tensor is never built. 1000 GTs x 8400 anchors x 16
+  images stay far below 2 GB (``bench_assigner.py --crowded`` prints the
+  peak).
 * Path ('mmdet' mode, per chunk). The sparse CPU path (float work only on
   anchor blocks that overlap the GT) wherever it reproduces mmdet's bits:
   CPU, default IoU, alpha = 1, a chunk holding whole images and
@@ -196,7 +199,8 @@ def task_aligned_assign(pred_scores: Tensor,
             group = max(1, min(group, order.group_pairs // per_image))
         step = max(1, min(num_gts,
                           max_chunk_elements // max(num_anchors, 1)))
-        step = max(1, num_gts) if group > 1 else step
+        if group > 1 or not order.needs_gt_chunks:
+            step = max(1, num_gts)
         results = []
         for b0 in range(0, bsz, group):
             bs = slice(b0, min(b0 + group, bsz))

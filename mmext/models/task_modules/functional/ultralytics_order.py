@@ -41,6 +41,7 @@ class UltralyticsOrder:
     alike.
     """
     group_pairs: Optional[int] = None  # groups bounded by the chunk size
+    needs_gt_chunks = True  # the top-k runs on a dense (B, K, A) metric
 
     def __init__(self, scores: Tensor, pred_bboxes: Tensor, centers: Tensor,
                  gt_bboxes: Tensor, labels: Tensor, valid: Tensor, topk: int,

@@ -22,8 +22,8 @@ __all__ = ['cpu_kernels', 'sparse_candidates', 'sparse_pow_span']
 
 
 def sparse_pow_span(device: torch.device, dtype: torch.dtype, alpha: float,
-                    beta: float, k: int, num_anchors: int, whole_image: bool,
-                    default_iou: bool, threads: int) -> Optional[int]:
+                    beta: float, k: int, num_anchors: int, default_iou: bool,
+                    threads: int) -> Optional[int]:
     """The vector span of the pow model when the sparse path is exact.
 
     Args:
@@ -35,8 +35,6 @@ def sparse_pow_span(device: torch.device, dtype: torch.dtype, alpha: float,
         k (int): top-k per GT.
         num_anchors (int): A; the partial-sort model needs
             ``k * 64 <= A``.
-        whole_image (bool): the chunk holds all GTs of its images (the pow
-            model places elements in mmdet's whole (A, M) block).
         default_iou (bool): IoU is :func:`box_iou` (IoU > 0 only where the
             blocks' bounding boxes overlap the GT).
         threads (int): intra-op threads of the dense kernel reproduced.
@@ -46,7 +44,6 @@ def sparse_pow_span(device: torch.device, dtype: torch.dtype, alpha: float,
         the dense path.
     """
     if not (default_iou and alpha == 1 and device.type == 'cpu'
-            and whole_image
             and k * cpu_kernels.TOPK_PARTIAL_SORT_FACTOR <= num_anchors
             and cpu_kernels.compact_topk_is_exact(k, dtype)):
         return None
