@@ -2,7 +2,7 @@
 
 The fast path of ``tools/analysis/eval_dets.py --gt-json --res-json``:
 orjson parses, columns become arrays in one go, ids are mapped with a
-sorted search, and nothing is held per image. Numpy and orjson only.
+table (or a sorted search), and nothing is held per image. Numpy and orjson only.
 
 Why it is fast, and small:
 
@@ -14,8 +14,8 @@ Why it is fast, and small:
   other parse error, the whole file is parsed at once, which reports
   errors with the file's own line and column;
 * Python's cyclic garbage collector is paused while parsing: it would
-  otherwise walk the millions of fresh containers again and again (three
-  times the parse itself), and JSON values cannot form cycles.
+  otherwise walk the millions of fresh containers again and again (longer
+  than the parse itself), and JSON values cannot form cycles.
 
 Rules, as pycocotools reads the files: images are ordered by id (the order
 that breaks score ties), classes by category id; ``bbox`` is ``[x, y,
@@ -41,9 +41,9 @@ from .functional.checks import check_coco_entries, entry_name
 from .functional.records import DetectionArrays
 
 #: bytes read at once from a results file: the objects of one slice fit in
-#: the memory that the previous slice's freed (Python keeps an empty arena,
+#: the memory that the previous slice freed (Python keeps an empty arena,
 #: glibc its free chunks), where large slices get fresh pages from the
-#: kernel every time (5x the page faults, 1.6x the peak memory at 500k)
+#: kernel every time (page faults, and a higher peak memory)
 _BLOCK_BYTES = 256 << 10
 
 
