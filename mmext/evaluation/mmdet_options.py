@@ -69,7 +69,8 @@ VOC_THRS_METRICS = VOC_AP_METRICS + ('recall', )
 METRIC_HINTS = {
     'bbox': "use metric='coco' (keys coco/AP, coco/AP50...); with "
     'max_dets=(100, 300, 1000) its numbers are exactly CocoMetric\'s, '
-    'which passes proposal_nums as pycocotools maxDets',
+    'which passes proposal_nums as pycocotools maxDets; CocoMetric\'s '
+    'iou_thrs is coco_iou_thrs here',
     'mAP': "use metric='voc07' (VOCMetric eval_mode='11points') or "
     "metric='voc12' (eval_mode='area')",
     'segm': "mask AP is not supported: use mmdet's CocoMetric(metric="
