@@ -1,10 +1,14 @@
 # Two entry points; both create/update .venv (steps already done are skipped).
 #   make demo   set up, then train and test Faster R-CNN on the shipped tiny VOC data
 #   make test   set up with the test extras, then run the test suite
+#   make test-fast / test-random / test-xdist   the suite without the slow
+#               tests / in random orders (several seeds) / on 2 workers
+#   make mutation   mutmut on the numeric core (minutes; not in CI)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup setup-tests demo test bench constraints
+.PHONY: setup setup-tests demo test test-fast test-random test-xdist \
+	mutation bench constraints
 setup:
 	VENV=$(VENV) bash tools/misc/setup_env.sh
 setup-tests:
@@ -13,6 +17,18 @@ demo: setup
 	VENV=$(VENV) bash tools/misc/run_demo.sh
 test: setup-tests
 	$(PY) -m pytest -q -p no:randomly tests $(PYTEST_ARGS)
+test-fast: setup-tests
+	$(PY) -m pytest -q -p no:randomly -m "not slow" tests $(PYTEST_ARGS)
+RANDOM_SEEDS ?= 1 2 3
+test-random: setup-tests
+	for seed in $(RANDOM_SEEDS); do \
+	  $(PY) -m pytest -q -p randomly -p no:cacheprovider \
+	    --randomly-seed=$$seed tests $(PYTEST_ARGS) || exit 1; \
+	done
+test-xdist: setup-tests
+	$(PY) -m pytest -q -p no:randomly -n 2 tests $(PYTEST_ARGS)
+mutation: setup-tests
+	VENV=$(VENV) bash tools/misc/mutation.sh
 bench:
 	VENV=$(VENV) bash tools/misc/setup_env.sh tests bench
 	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done

@@ -7,8 +7,6 @@ The project is copied to a temporary folder first, because pip and
 import json
 import os
 import shutil
-import subprocess
-import sys
 import tarfile
 import zipfile
 from importlib import metadata
@@ -19,6 +17,7 @@ from packaging.requirements import Requirement
 
 import mmext
 from mmext.utils.config_path import config_root, get_config_path
+from tests.helpers.process import run
 
 ROOT = Path(__file__).resolve().parents[1]
 STACK = ('torch', 'torchvision', 'numpy', 'mmengine', 'mmcv', 'mmdet',
@@ -27,6 +26,8 @@ STACK = ('torch', 'torchvision', 'numpy', 'mmengine', 'mmcv', 'mmdet',
 SDIST_TREES = ('configs', 'tools', 'tests', 'data/tiny', 'benchmarks')
 SDIST_FILES = ('setup.py', 'MANIFEST.in', 'README.md', 'CHANGELOG.md',
                'Makefile', 'constraints.txt')
+# pip and build must not see the checkout (tests.helpers puts it on the path)
+AS_GIVEN_PYTHONPATH = os.environ.get('PYTHONPATH', '')
 IGNORE = shutil.ignore_patterns('.venv*', '.git', 'work_dirs', 'build',
                                 'dist', '*.egg-info', '__pycache__', '*.pyc',
                                 '.pytest_cache', '.hypothesis')
@@ -73,13 +74,10 @@ def install_report(source, tmp_path_factory) -> dict:
     report = tmp_path_factory.mktemp('pip') / 'report.json'
     # No pip config: its constraints must not hide a range that excludes
     # what is installed. Satisfied requirements need no index.
-    env = {k: v for k, v in os.environ.items() if k != 'PIP_CONSTRAINT'}
-    env['PIP_CONFIG_FILE'] = os.devnull
-    subprocess.run([
-        sys.executable, '-m', 'pip', 'install', '--dry-run',
-        '--no-build-isolation', '--quiet', '--report',
-        str(report), f'{source}[mmpretrain]'
-    ], check=True, env=env, timeout=600)
+    run(['python', '-m', 'pip', 'install', '--dry-run',
+         '--no-build-isolation', '--quiet', '--report', str(report),
+         f'{source}[mmpretrain]'], unset=('PIP_CONSTRAINT', ),
+        PIP_CONFIG_FILE=os.devnull, PYTHONPATH=AS_GIVEN_PYTHONPATH)
     return json.loads(report.read_text())
 
 
@@ -111,10 +109,8 @@ def test_constraints_are_the_installed_stack_and_fit_the_ranges(
 def dists(source, tmp_path_factory) -> Path:
     """sdist, then a wheel built from that sdist (``python -m build``)."""
     out = tmp_path_factory.mktemp('dist')
-    subprocess.run([
-        sys.executable, '-m', 'build', '--no-isolation', '--outdir',
-        str(out), str(source)
-    ], check=True, capture_output=True, timeout=600)
+    run(['python', '-m', 'build', '--no-isolation', '--outdir', str(out),
+         str(source)], PYTHONPATH=AS_GIVEN_PYTHONPATH)
     return out
 
 
@@ -154,14 +150,8 @@ for rel in {rels!r}:
         assert cfg.custom_imports.imports == ['mmext'], rel
 print(len({rels!r}))
 '''
-    env = dict(os.environ, PYTHONPATH=str(tmp_path / 'site'))
-    out = subprocess.run([sys.executable, '-c', code],
-                         cwd=tmp_path,
-                         env=env,
-                         capture_output=True,
-                         text=True,
-                         timeout=600)
-    assert out.returncode == 0, out.stderr[-3000:]
+    out = run(['python', '-c', code], cwd=str(tmp_path),
+              PYTHONPATH=str(tmp_path / 'site'))
     assert out.stdout.split()[-1] == str(len(rels)) and rels
 
 

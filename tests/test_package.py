@@ -1,10 +1,8 @@
-import subprocess
-import sys
-
 import mmengine.registry as root
 import pytest
 
 from mmext import registry
+from tests.helpers.process import run
 
 
 def test_import_is_cheap():
@@ -12,8 +10,7 @@ def test_import_is_cheap():
     code = ('import sys, mmext; '
             'print(sorted(m for m in ("mmdet", "mmpretrain", "mmcv", '
             '"mmengine.runner") if m in sys.modules))')
-    out = subprocess.run([sys.executable, '-c', code],
-                         capture_output=True, text=True, check=True)
+    out = run(['python', '-c', code])
     assert out.stdout.strip() == '[]'
 
 

@@ -5,7 +5,7 @@ from tests.helpers.paths import DEMO_CONFIG
 
 
 def write_short_config(tmp_path, base: str = DEMO_CONFIG, iters: int = 4,
-                       val_images: int = 8,
+                       val_images: int = 8, val_batch_size: int = 2,
                        val_interval: Optional[int] = None,
                        ckpt_interval: int = 2, max_keep_ckpts: int = -1,
                        extra: str = '') -> str:
@@ -17,6 +17,9 @@ def write_short_config(tmp_path, base: str = DEMO_CONFIG, iters: int = 4,
         iters (int): Training iterations.
         val_images (int): Images of the validation and test sets (the
             first ones of the test split).
+        val_batch_size (int): Their batch size; 1 makes a detector's
+            outputs independent of how the images are split among
+            processes (no padding to a batch-mate's size).
         val_interval (int, optional): Validate every so many iterations.
             Defaults to ``iters`` (once, at the end).
         ckpt_interval (int): Save a checkpoint every so many iterations
@@ -36,7 +39,8 @@ train_cfg = dict(
     val_interval={val_interval or iters})
 param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=False)]
 train_dataloader = dict(batch_size=2)
-val_dataloader = dict(batch_size=2, dataset=dict(indices={val_images}))
+val_dataloader = dict(batch_size={val_batch_size},
+                      dataset=dict(indices={val_images}))
 test_dataloader = val_dataloader
 default_hooks = dict(
     logger=dict(interval=1),

@@ -20,9 +20,10 @@ from tests.helpers.paths import REPO_ROOT
 CACHE_ENV = ('MMEXT_CACHE_DIR', 'XDG_CACHE_HOME', 'MPLCONFIGDIR')
 
 
-def python_env(**extra: str) -> dict:
-    """The environment for a child process run from the repo root."""
-    env = dict(os.environ)
+def python_env(unset: Sequence[str] = (), **extra: str) -> dict:
+    """The environment for a child process run from the repo root, less
+    the variables named in ``unset``, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if k not in unset}
     env['PYTHONPATH'] = REPO_ROOT + os.pathsep + env.get('PYTHONPATH', '')
     env.setdefault('OMP_NUM_THREADS', '1')
     if 'MMEXT_CACHE_DIR' not in env:
@@ -34,7 +35,8 @@ def python_env(**extra: str) -> dict:
 
 
 def run(cmd: Sequence[str], timeout: float = 600, check: bool = True,
-        cwd: str = REPO_ROOT, **env_extra: str) -> subprocess.CompletedProcess:
+        cwd: str = REPO_ROOT, unset: Sequence[str] = (),
+        **env_extra: str) -> subprocess.CompletedProcess:
     """Run ``cmd`` to its end, or kill its process group after ``timeout``.
 
     Args:
@@ -43,6 +45,7 @@ def run(cmd: Sequence[str], timeout: float = 600, check: bool = True,
         check: Fail the test with the output's tail unless it exits 0.
         cwd: Working directory (the repo root: configs name data relative
             to it).
+        unset: Environment variables the child must not see.
         **env_extra: Environment variables added to :func:`python_env`.
 
     Returns:
@@ -51,7 +54,8 @@ def run(cmd: Sequence[str], timeout: float = 600, check: bool = True,
     import pytest
     cmd = [sys.executable if c == 'python' and i == 0 else c
            for i, c in enumerate(cmd)]
-    proc = subprocess.Popen(cmd, cwd=cwd, env=python_env(**env_extra),
+    proc = subprocess.Popen(cmd, cwd=cwd,
+                            env=python_env(unset, **env_extra),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, start_new_session=True)
     try:
