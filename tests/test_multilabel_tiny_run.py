@@ -81,3 +81,9 @@ def test_target_precision_and_bad_pickle(tiny_multilabel, tmp_path):
     with pytest.raises(ValueError, match=rf'{bad}: sample #0 of the batch '
                        'has no pred_score'):
         load_results(str(bad))
+    # five scores for the config's six classes: a one-line error
+    bad.write_bytes(pickle.dumps([{'pred_score': np.zeros(5),
+                                   'gt_label': np.array([1])}]))
+    with pytest.raises(SystemExit, match=rf'error: {bad} has 5 scores per '
+                       r'sample but .* has 6 classes'):
+        main([TINY_MULTILABEL_CONFIG, str(bad), '--out', str(out)])

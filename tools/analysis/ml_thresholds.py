@@ -21,6 +21,7 @@ Example:
 """
 import argparse
 import pickle
+import sys
 from typing import List, Optional, Tuple
 
 import numpy as np
@@ -29,6 +30,7 @@ from mmext.evaluation.functional.multilabel import multilabel_ranking_stats
 from mmext.evaluation.multilabel_samples import (sample_score_target,
                                                  stack_samples)
 from mmext.evaluation.multilabel_thresholds import save_class_thresholds
+from mmext.visualization import format_table
 
 
 def load_results(pkl_file: str) -> Tuple[np.ndarray, np.ndarray]:
@@ -128,17 +130,18 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    scores, targets = load_results(args.results)
+    try:
+        scores, targets = load_results(args.results)
+    except ValueError as err:  # the user's file, not a bug: no traceback
+        sys.exit(f'error: {err}')
     classes = dataset_classes(args.config)
     if len(classes) != scores.shape[1]:
-        raise SystemExit(
-            f'error: {args.results} has {scores.shape[1]} scores per '
-            f'sample but {args.config} has {len(classes)} classes')
+        sys.exit(f'error: {args.results} has {scores.shape[1]} scores per '
+                 f'sample but {args.config} has {len(classes)} classes')
     thrs, quality, criterion = fit_thresholds(scores, targets,
                                               args.target_precision)
     save_class_thresholds(args.out, classes, thrs, criterion=criterion,
                           source=args.results)
-    from mmext.visualization import format_table
     rows = [[name, int((targets[:, c] == 1).sum()), float(thrs[c]),
              100 * float(quality[c])] for c, name in enumerate(classes)]
     quality_name = 'F1' if args.target_precision is None else 'recall'
