@@ -16,7 +16,7 @@ Tie rules (conventions of :mod:`mmext.evaluation.functional.multilabel`):
 * AP ranks tied scores by sample index (stable sort). A class where a
   negative ties with a positive is therefore re-ranked by one stable sort.
 """
-from typing import Dict, NamedTuple, Optional
+from typing import Dict, Iterable, Iterator, NamedTuple, Optional
 
 import numpy as np
 
@@ -134,14 +134,15 @@ def multilabel_micro_roc_auc(scores, targets) -> float:
     num_neg = int(np.count_nonzero(flat_targets == 0))
     if not len(positives) or not num_neg:
         return float('nan')
-    counts = np.zeros((2, len(positives) + 1), dtype=np.int64)
-    for start in range(0, flat_scores.size, _BLOCK_ELEMS):
-        chunk = slice(start, start + _BLOCK_ELEMS)
-        row, row_targets = flat_scores[chunk], flat_targets[chunk]
-        negatives = np.compress((row_targets == 0) & (row >= positives[0]),
-                                row)
-        counts += _count_negatives(positives,
-                                   negatives.astype(np.float64, copy=False))
+
+    def negative_chunks() -> Iterator[np.ndarray]:
+        for start in range(0, flat_scores.size, _BLOCK_ELEMS):
+            chunk = slice(start, start + _BLOCK_ELEMS)
+            row, row_targets = flat_scores[chunk], flat_targets[chunk]
+            yield np.compress((row_targets == 0) & (row >= positives[0]),
+                              row).astype(np.float64, copy=False)
+
+    counts = _count_negatives(positives, negative_chunks())
     return float(_auc(_class_ranking(positives, counts, num_neg)))
 
 
@@ -217,8 +218,8 @@ def _ranking_stats(scores: np.ndarray, targets: np.ndarray,
             negatives = np.compress(is_neg & (row >= positives[0]), row)
             ranking = _class_ranking(
                 positives,
-                _count_negatives(positives,
-                                 negatives.astype(np.float64, copy=False)),
+                _count_negatives(
+                    positives, [negatives.astype(np.float64, copy=False)]),
                 num_neg)
             out['AP'][cls] = (_stable_sort_ap(row, row_targets)
                               if ranking.tied else _ap(ranking))
@@ -232,7 +233,7 @@ def _ranking_stats(scores: np.ndarray, targets: np.ndarray,
 
 
 def _count_negatives(positives: np.ndarray,
-                     negatives: np.ndarray) -> np.ndarray:
+                     chunks: Iterable[np.ndarray]) -> np.ndarray:
     """Histogram of the negatives over the gaps between the positives.
 
     The range from the lowest to the highest positive is cut into
@@ -247,8 +248,8 @@ def _count_negatives(positives: np.ndarray,
 
     Args:
         positives (np.ndarray): Ascending float64 positive scores, (K,).
-        negatives (np.ndarray): float64 negative scores, (M,); those
-            below the lowest positive may be left out.
+        chunks (Iterable[np.ndarray]): float64 negative scores in one or
+            more arrays; those below the lowest positive may be left out.
 
     Returns:
         np.ndarray: int64 (2, K + 1): row 0 counts the negatives by the
@@ -273,24 +274,27 @@ def _count_negatives(positives: np.ndarray,
     # first[b]: positives in bins < b, i.e. below a negative of bin b
     first = np.zeros(num_bins, dtype=np.intp)
     np.cumsum(per_bin[:-1], out=first[1:])
-    bins = to_bin(negatives)
-    in_empty_bin = np.bincount(bins, minlength=num_bins) * (per_bin == 0)
-    counts = np.bincount(first, weights=in_empty_bin,
-                         minlength=k + 1).astype(np.int64)
-    counts = np.stack([counts, counts])
-    # positives in the negative's bin: 0, 1 or more (a byte per negative)
-    occupancy = np.minimum(per_bin, 2).astype(np.int8)[bins]
-    single = occupancy == 1
-    x = np.compress(single, negatives)
-    below = first[np.compress(single, bins)]
-    nearest = positives[below]  # the bin's one positive
-    counts[0] += np.bincount(below + (x > nearest), minlength=k + 1)
-    counts[1] += np.bincount(below + (x >= nearest), minlength=k + 1)
-    x = np.compress(occupancy == 2, negatives)
-    if len(x):
-        for row, side in enumerate(('left', 'right')):
+    # positives in a bin: 0, 1 or more (a byte per negative to look up)
+    occupancy = np.minimum(per_bin, 2).astype(np.int8)
+    per_neg_bin = np.zeros(num_bins, dtype=np.int64)
+    counts = np.zeros((2, k + 1), dtype=np.int64)
+    for negatives in chunks:
+        bins = to_bin(negatives)
+        per_neg_bin += np.bincount(bins, minlength=num_bins)
+        kind = occupancy[bins]
+        single = kind == 1
+        x = np.compress(single, negatives)
+        below = first[np.compress(single, bins)]
+        nearest = positives[below]  # the bin's one positive
+        counts[0] += np.bincount(below + (x > nearest), minlength=k + 1)
+        counts[1] += np.bincount(below + (x >= nearest), minlength=k + 1)
+        x = np.compress(kind == 2, negatives)
+        for row, side in enumerate(('left', 'right') if len(x) else ()):
             counts[row] += np.bincount(np.searchsorted(positives, x, side),
                                        minlength=k + 1)
+    # the negatives of the bins without positives, all at once
+    counts += np.bincount(first, weights=per_neg_bin * (per_bin == 0),
+                          minlength=k + 1).astype(np.int64)
     return counts
 
 
