@@ -389,7 +389,31 @@ def call_threads(request, monkeypatch):
     from mmext.models.task_modules.functional import task_aligned
     monkeypatch.setattr(task_aligned, '_SERIAL_PAIRS',
                         1 << 62 if request.param == 'serial' else 0)
+    monkeypatch.setattr(task_aligned, '_cpus_oversubscribed',
+                        lambda: request.param == 'serial')
     return request.param
+
+
+def test_thread_choice_small_or_oversubscribed(tmp_path, monkeypatch):
+    """One thread for small calls and while more threads are runnable
+    than CPUs (/proc/loadavg's 4th field); the caller's count otherwise."""
+    import os
+
+    from mmext.models.task_modules.functional import task_aligned
+    cpus = os.cpu_count()
+    busy, idle = tmp_path / 'busy', tmp_path / 'idle'
+    busy.write_text(f'3.0 2.0 1.0 {cpus + 1}/300 4242\n')
+    idle.write_text(f'0.5 0.5 0.5 {cpus}/300 4242\n')
+    assert task_aligned._cpus_oversubscribed(str(busy))
+    assert not task_aligned._cpus_oversubscribed(str(idle))
+    assert not task_aligned._cpus_oversubscribed(str(tmp_path / 'none'))
+    cpu, big = torch.device('cpu'), task_aligned._SERIAL_PAIRS
+    assert task_aligned._call_threads(cpu, big - 1, 2) == 1
+    monkeypatch.setattr(task_aligned, '_cpus_oversubscribed', lambda: True)
+    assert task_aligned._call_threads(cpu, big, 2) == 1
+    assert task_aligned._call_threads(torch.device('meta'), big, 2) == 2
+    monkeypatch.setattr(task_aligned, '_cpus_oversubscribed', lambda: False)
+    assert task_aligned._call_threads(cpu, big, 2) == 2
 
 
 @pytest.fixture(params=[1, 2])

@@ -33,13 +33,15 @@ How a call is run, in one place:
   the dense path, mmdet's own (A, M) block per image. No size threshold:
   the sparse path does less work at any size where it is exact.
 * Threads. :func:`_call_threads`: calls under ``_SERIAL_PAIRS`` (anchor,
-  GT) pairs run on one thread, larger ones with the caller's count. The
+  GT) pairs, or made while the CPUs are oversubscribed (another busy
+  process), run on one thread; others with the caller's count. The
   kernels whose last bits depend on the thread count are run with, or
   modelled for, the caller's count, so results are the same either way.
 
 Measured speed is printed by ``benchmarks/bench_assigner.py``, not kept
 here.
 """
+import os
 from typing import Callable, Optional
 
 import torch
@@ -228,13 +230,14 @@ def _call_threads(device: torch.device, num_pairs: int,
     torch's grain size (32768 elements) is an OpenMP parallel region that
     ends when its slowest thread does. Another busy process on the machine
     deschedules one of the threads, and every region then waits for it: a
-    time slice per region, far more than the op's work. So calls of fewer
-    than ``_SERIAL_PAIRS`` (anchor, GT) pairs run on one thread; larger
-    ones keep the caller's count, their regions being long enough to gain
-    from it. The kernels whose last bits depend on the thread count run
-    with the caller's count (pow and IoU of the dense path and of the
-    'ultralytics' pairs) or model it (the sparse pow), so results do not
-    depend on this choice.
+    time slice per region, far more than the op's work. So a call runs on
+    one thread when it is small (fewer than ``_SERIAL_PAIRS`` (anchor, GT)
+    pairs: its regions are too short to gain from more) or when the
+    machine is oversubscribed right now (:func:`_cpus_oversubscribed`);
+    otherwise it keeps the caller's count. The kernels whose last bits
+    depend on the thread count run with the caller's count (pow and IoU of
+    the dense path and of the 'ultralytics' pairs) or model it (the sparse
+    pow), so results do not depend on this choice.
 
     Args:
         device (torch.device): where the inputs are; only the CPU is
@@ -245,6 +248,20 @@ def _call_threads(device: torch.device, num_pairs: int,
     Returns:
         int: the thread count to run the call with.
     """
-    if device.type != 'cpu' or num_pairs >= _SERIAL_PAIRS:
+    if device.type != 'cpu' or caller_threads == 1:
         return caller_threads
-    return 1
+    if num_pairs < _SERIAL_PAIRS or _cpus_oversubscribed():
+        return 1
+    return caller_threads
+
+
+def _cpus_oversubscribed(loadavg: str = '/proc/loadavg') -> bool:
+    """Whether more threads are runnable on the machine than it has CPUs,
+    now (Linux's instantaneous count in ``/proc/loadavg``, which includes
+    the caller and its spinning OpenMP workers). False where unknown."""
+    try:
+        with open(loadavg) as f:
+            runnable = int(f.read().split()[3].split('/')[0])
+    except (OSError, ValueError, IndexError):
+        return False
+    return runnable > (os.cpu_count() or 1)
