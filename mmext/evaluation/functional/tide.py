@@ -137,40 +137,42 @@ def _first_max(d: np.ndarray, g: np.ndarray, iou: np.ndarray, n: int):
     return best_iou, best_gt
 
 
-def _class_aps(cls: np.ndarray, tp: np.ndarray, num_gts: np.ndarray,
-               num_classes: int) -> np.ndarray:
+def _class_aps(cls: np.ndarray, active: np.ndarray, tp: np.ndarray,
+               num_gts: np.ndarray, num_classes: int) -> np.ndarray:
     """tidecv's 101-point AP (in points) of every class at once.
 
+    Only true positives are visited: recall rises only there and the
+    precision envelope peaks there, so the false positives count only
+    through the positions of the true positives.
+
     Args:
-        cls (np.ndarray): ``(M,)`` class of each detection, sorted, and
-            within a class in rank order.
-        tp (np.ndarray): ``(M,)`` bool, true positive.
+        cls (np.ndarray): ``(M,)`` class of each entry, sorted, and within a
+            class in rank order.
+        active (np.ndarray): ``(M,)`` bool, the entry is in the AP.
+        tp (np.ndarray): ``(M,)`` bool, the entry is a true positive.
         num_gts (np.ndarray): ``(C,)`` GT count per class (0: AP 0).
         num_classes (int): ``C``.
 
     Returns:
         np.ndarray: ``(C,)`` float64.
     """
-    m = len(cls)
-    if m == 0:
+    hit = active & tp
+    at = np.flatnonzero(hit)
+    if len(at) == 0:
         return np.zeros(num_classes)
     bounds = np.searchsorted(cls, np.arange(num_classes + 1))
-    start = np.repeat(bounds[:-1], np.diff(bounds))
-    tp_cum = np.cumsum(tp, dtype=np.int64)
-    fp_cum = np.arange(1, m + 1) - tp_cum
-    before_tp = np.concatenate([[0], tp_cum])[start]
-    before_fp = np.concatenate([[0], fp_cum])[start]
-    tps = tp_cum - before_tp
-    fps = fp_cum - before_fp
-    precision = tps / (tps + fps)
-    gts = num_gts[cls]
-    recall = tps / np.maximum(gts, 1)
+    seen = np.concatenate([[0], np.cumsum(active)])
+    hits = np.concatenate([[0], np.cumsum(hit)])
+    c = cls[at]
+    tps = hits[at + 1] - hits[bounds[c]]
+    precision = tps / (seen[at + 1] - seen[bounds[c]])
+    recall = tps / np.maximum(num_gts[c], 1)
     # one sorted key over all classes: class c's recalls lie in [2c, 2c+1]
-    keys = 2.0 * cls + recall
+    keys = 2.0 * c + recall
     queries = (2.0 * np.arange(num_classes)[:, None] +
                TIDE_RECALL_THRS[None, :])
     pos = np.searchsorted(keys, queries.ravel(), side='left')
-    end = bounds[1:]
+    end = np.searchsorted(c, np.arange(num_classes), side='right')
     valid = pos.reshape(num_classes, -1) < end[:, None]
     # max precision of each stretch between consecutive query positions,
     # then a running max from the right: the monotone envelope at each point
@@ -250,7 +252,7 @@ def _run(scene: _Scene, pos_thr: float) -> dict:
     is_base = kind == 0
 
     def aps(active, tp=entry_tp, num_gts=s.class_gts):
-        return _class_aps(entry_cls[active], tp[active], num_gts, c)
+        return _class_aps(entry_cls, active, tp, num_gts, c)
 
     class_aps = {'base': aps(is_base)}
     loc_tp = entry_tp | (is_base & (entry_err == _CODES['loc']) &
