@@ -63,11 +63,12 @@ echo "mutating ${#FILES[@]} modules in $WORK (cap ${LIMIT} s)"
 start=$(date +%s)
 export OMP_NUM_THREADS=1 MMEXT_CACHE_DIR="$WORK/.cache"
 status=0
+# the spinner goes to a log; the summary below is what to read
 timeout "$LIMIT" "$VENV/bin/mutmut" run --max-children "${JOBS:-2}" \
-    || status=$?
+    > mutmut-run.log 2>&1 || status=$?
+tail -c 300 mutmut-run.log | tr '\r' '\n' | tail -2
 [ "$status" -eq 124 ] && echo "time cap of ${LIMIT} s reached"
-"$VENV/bin/mutmut" results --all true > mutation-results.txt 2>&1 \
-    || "$VENV/bin/mutmut" results > mutation-results.txt 2>&1 || true
+"$VENV/bin/mutmut" results --all true > mutation-results.txt 2>&1 || true
 "$VENV/bin/python" - "$start" <<'PY'
 import collections, re, sys, time
 counts = collections.Counter(
