@@ -1,14 +1,21 @@
-"""tools/dist_train.sh and tools/dist_test.sh with 2 CPU processes (gloo)."""
-import glob
-import json
-import os.path as osp
+"""tools/dist_train.sh and tools/dist_test.sh with 2 CPU processes (gloo).
+
+One 2-process training of the tiny detector, resumed once by both ranks
+(rank 0 writes the durable checkpoints), and one 2-process test of the
+session's single-process checkpoint, compared with its single-process test.
+"""
 import sys
 
 import pytest
+import torch
 
-from tests.conftest import run_ok
-from tests.dist_utils import free_port
-from tests.tiny_configs import write_short_config
+from mmext.engine import checkpoint_load_error
+from tests.helpers.configs import write_short_config
+from tests.helpers.distributed import free_port
+from tests.helpers.logs import logged_train_steps, run_metrics
+from tests.helpers.process import run_ok
+
+pytestmark = pytest.mark.slow
 
 
 def run_script(*args):
@@ -17,43 +24,49 @@ def run_script(*args):
                   PORT=str(free_port()))
 
 
-def test_metrics(work_dir) -> dict:
-    """Metrics of the test run recorded in <work_dir>/<timestamp>/*.json."""
-    files = sorted(glob.glob(osp.join(work_dir, '*', '*.json')))
-    assert files, f'no metrics json under {work_dir}'
-    with open(files[-1]) as f:
-        return json.loads(f.readlines()[-1])
+def names(folder, pattern):
+    return sorted(p.name for p in folder.glob(pattern))
 
 
-test_metrics.__test__ = False  # a helper, not a test
-
-
-@pytest.fixture(scope='module')
-def dist_trained(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp('dist')
-    config = write_short_config(tmp)
-    work_dir = tmp / 'work_dir'
+def test_dist_train_saves_and_resumes_on_two_cpu_processes(tmp_path):
+    """2 iterations with a save each (keeping one) and a distributed
+    validation choosing the best; then --resume, both ranks from the
+    checkpoint rank 0 wrote, to iteration 3."""
+    config = write_short_config(tmp_path, iters=2, ckpt_interval=1,
+                                max_keep_ckpts=1)
+    work_dir = tmp_path / 'work_dir'
     log = run_script('tools/dist_train.sh', config, '2', '--work-dir',
                      str(work_dir))
-    return config, work_dir, log
-
-
-def test_dist_train_two_cpu_processes(dist_trained):
-    _, work_dir, log = dist_trained
     assert 'Distributed launcher: pytorch' in log
     assert 'Distributed training: True' in log
     assert 'GPU number: 2' in log  # mmengine's name for the world size
-    assert (work_dir / 'iter_4.pth').is_file()
+    assert names(work_dir, 'iter_*.pth') == ['iter_2.pth']
+    assert len(names(work_dir, 'best_voc07_mAP_iter_*.pth')) == 1
+
+    log = run_script('tools/dist_train.sh', config, '2', '--work-dir',
+                     str(work_dir), '--resume', '--cfg-options',
+                     'train_cfg.max_iters=3', 'train_cfg.val_interval=100')
+    assert 'resumed epoch: 0, iter: 2' in log
+    assert logged_train_steps(work_dir) == [1, 2, 3]
+    assert names(work_dir, 'iter_*.pth') == ['iter_3.pth']
+    assert len(names(work_dir, 'best_voc07_mAP_iter_*.pth')) == 1
+    assert names(work_dir, '.*.tmp') == []  # no temp file left
+    last = (work_dir / 'last_checkpoint').read_text()
+    assert last == str(work_dir / 'iter_3.pth')
+    assert checkpoint_load_error(last) is None
+    assert torch.load(last, map_location='cpu')['meta']['iter'] == 3
 
 
-def test_dist_test_equals_single_process(dist_trained, tmp_path):
-    config, work_dir, _ = dist_trained
-    ckpt = str(work_dir / 'iter_4.pth')
-    run_script('tools/dist_test.sh', config, ckpt, '2', '--work-dir',
-               str(tmp_path / 'two'))
-    run_ok([sys.executable, 'tools/test.py', config, ckpt, '--work-dir',
-            str(tmp_path / 'one')])
-    two, one = test_metrics(tmp_path / 'two'), test_metrics(tmp_path / 'one')
-    keys = [k for k in one if 'AP' in k]
-    assert keys, one
-    assert {k: two[k] for k in keys} == {k: one[k] for k in keys}
+def test_dist_test_equals_single_process(tiny_detector_test, tmp_path):
+    """The session's checkpoint tested by 2 processes: every metric equals
+    the single-process test run's."""
+    tested = tiny_detector_test
+    run_script('tools/dist_test.sh', tested.config, tested.checkpoint, '2',
+               '--work-dir', str(tmp_path / 'two'), '--cfg-options',
+               # the test config's dump goes to this test's folder
+               f'test_evaluator.1.out_file_path={tmp_path / "dump.pkl"}')
+    two = run_metrics(tmp_path / 'two')
+    keys = [k for k in tested.metrics if k.startswith(('voc07/', 'coco/'))]
+    assert 'coco/AP' in keys and 'voc07/mAP' in keys
+    assert {k: two[k] for k in keys} == {k: tested.metrics[k] for k in keys}
+    assert (tmp_path / 'dump.pkl').is_file()
