@@ -13,7 +13,8 @@ def plot_confusion_matrix(matrix: np.ndarray, class_names: Sequence[str],
 
     Cells show the percentage and, below it, the count (up to 30 classes;
     beyond that the colours alone). Rows are GT classes, columns predicted
-    classes, background last in both.
+    classes, background last in both; classes with neither GT nor
+    detections are left out.
 
     Args:
         matrix (np.ndarray): ``(C + 1, C + 1)`` counts.
@@ -27,6 +28,12 @@ def plot_confusion_matrix(matrix: np.ndarray, class_names: Sequence[str],
 
     counts = np.asarray(matrix)
     names = list(class_names) + ['background']
+    # classes with neither GT nor detections are empty rows and columns:
+    # leave them out of the picture (the JSON keeps them)
+    shown = (counts.sum(axis=0) + counts.sum(axis=1)) > 0
+    shown[-1] = True
+    counts = counts[np.ix_(shown, shown)]
+    names = [n for n, keep in zip(names, shown) if keep]
     k = len(names)
     percent = normalize_rows(counts) * 100
     # at least 6 inches so that one or two classes stay readable, at most
