@@ -2,7 +2,8 @@
 
 The fast path of ``tools/analysis/eval_dets.py --gt-json --res-json``:
 orjson parses, columns become arrays in one go, ids are mapped with a
-table (or a sorted search), and nothing is held per image. Numpy and orjson only.
+table (or a sorted search), and nothing is held per image. Numpy and
+orjson only.
 
 Why it is fast, and small:
 
