@@ -32,10 +32,13 @@ class TOODHead(MMDetTOODHead):
     batches whose images keep different anchors inside their borders
     (``allowed_border >= 0`` on unequal image sizes).
 
-    Under AMP (or on a GPU) the assignment runs the dense path in the
-    scores' dtype, as mmdet's does; the targets then equal mmdet's except
-    where the GPU top-k breaks exact ties in another order (not checked
-    here: no GPU in CI).
+    Under AMP the scores reach the assigner in fp16 as they reach mmdet's,
+    and IoU and metric are promoted to fp32 in both, by the same operations.
+    On a GPU the dense path runs (the sparse one is CPU-only); its batched
+    top-k may break exact ties between anchors in another order than
+    mmdet's per-image top-k, so targets can differ there. Not verified on a
+    GPU yet: ``benchmarks/bench_train_step.py --device cuda --amp`` reports
+    the loss difference.
 
     Example:
         >>> # in a TOOD config
