@@ -29,8 +29,9 @@ from mmext.utils.checkpoint import (CheckpointArray, checkpoint_reconstruct,
                                     checkpoint_scalar,
                                     mmengine_checkpoint_globals)
 
-from tests.conftest import REPO_ROOT, python_env, run_ok
-from tests.tiny_configs import write_short_config
+from tests.helpers.paths import REPO_ROOT
+from tests.helpers.process import python_env
+from tests.helpers.runs import DETECTOR_ITERS
 
 UPSTREAM_STATISTICS = {name: getattr(HistoryBuffer, name)
                        for name in ('min', 'max', 'current', 'mean')}
@@ -265,13 +266,11 @@ def _statistics_methods_untouched():
 
 
 @pytest.fixture(scope='module')
-def runner_checkpoint(tmp_path_factory):
-    """A real Runner checkpoint: 1 training iteration of the tiny config."""
-    tmp = tmp_path_factory.mktemp('runner')
-    config = write_short_config(tmp, iters=1, val_images=2)
-    run_ok([sys.executable, 'tools/train.py', config, '--work-dir',
-            str(tmp / 'wd')])
-    return config, str(tmp / 'wd' / 'iter_1.pth')
+def runner_checkpoint(tiny_detector):
+    """A real Runner checkpoint: the session's tools/train.py run of the
+    tiny config (read only)."""
+    return tiny_detector.config, str(
+        tiny_detector.work_dir / f'iter_{DETECTOR_ITERS}.pth')
 
 
 def test_payloads_are_live_without_mmext(tmp_path):
@@ -322,6 +321,7 @@ def refused_by_tool(args, name, marker) -> str:
     return log
 
 
+@pytest.mark.slow  # the session's training
 @pytest.mark.parametrize('name,location', [
     ('getattr.__self__ -> eval', 'meta'),
     ('numpy.ndarray called', 'state_dict'),
@@ -335,6 +335,7 @@ def test_test_tool_refuses(runner_checkpoint, tmp_path, name, location):
     assert 'Iter(test)' not in log
 
 
+@pytest.mark.slow  # the session's training
 @pytest.mark.parametrize('name,location', [
     ('__globals__ -> eval', 'message_hub'),
     ('HistoryBuffer rebinds mean', 'message_hub'),
@@ -352,6 +353,7 @@ def test_resume_refuses_before_training(runner_checkpoint, tmp_path, name,
     assert not list(work_dir.glob('*.pth'))
 
 
+@pytest.mark.slow  # the session's training
 def test_runner_checkpoint_loads_as_upstream(runner_checkpoint, tmp_path):
     """Safe load == unrestricted pickle load, with working buffers."""
     _, path = runner_checkpoint
@@ -360,7 +362,7 @@ def test_runner_checkpoint_loads_as_upstream(runner_checkpoint, tmp_path):
     assert pickled_globals(path) >= {
         'mmengine.logging.history_buffer HistoryBuffer', '__builtin__ getattr',
         'numpy.core.multiarray scalar', 'numpy.core.multiarray _reconstruct'}
-    assert safe['meta']['iter'] == 1
+    assert safe['meta']['iter'] == DETECTOR_ITERS
     assert safe['optimizer']['state'], 'no optimizer state to check'
     for key, buffer in safe['message_hub']['log_scalars'].items():
         reference = plain['message_hub']['log_scalars'][key]

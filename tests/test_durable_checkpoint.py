@@ -238,7 +238,7 @@ def test_tiny_faster_rcnn_config_writes_durable_checkpoints(tiny_detector):
 
 # SIGKILL at random moments
 
-KILLS = 24
+KILLS = 12
 RESUMED = re.compile(r'resumed epoch: \d+, iter: (\d+)')
 LOGGED_ITER = re.compile(r'Iter\(train\) \[\s*(\d+)/')
 SAVING = re.compile(r'Saving checkpoint at (\d+) iterations')
@@ -280,7 +280,7 @@ def test_sigkill_at_random_moments_never_loses_training(tmp_path):
     """Train the toy model with a save every iteration and max_keep_ckpts=1
     through tools/train.py --resume, SIGKILL it (at a random moment, as a
     save starts, or while a save writes its file, in turn), check the work
-    dir, resume, 24 times; then let the last run finish."""
+    dir, resume, KILLS times; then let the last run finish."""
     work_dir = tmp_path / 'work'
     config = str(tmp_path / 'toy_kill.py')
     # 2 x 1024**2 floats (weights, momentum): each save takes a while
