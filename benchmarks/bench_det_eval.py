@@ -26,7 +26,9 @@ default, is full size; ``--quick`` is a smoke run at small sizes):
 
 * COCO scaling: mmext's ``files`` run at 50k, 500k and 5M detections (500,
   5000 and 50000 images); one line per size against a linear growth from
-  the smallest (``ratio`` >= 1: at most linear), with its peak RSS.
+  the smallest (``ratio`` >= 1: at most linear), with its peak RSS and
+  ``growth_vs_previous`` (time ratio over size ratio from the size before:
+  1.0 is linear).
 
 Every contender runs in its own process, interleaved over ``--rounds``
 rounds, fastest kept (see ``harness.py``). Scores are distinct, so every
@@ -406,14 +408,21 @@ def bench_scaling(args, sizes) -> list:
             print(f'scaling: {num_dets} dets done', flush=True)
         base_n = sizes[0]
         lines = []
-        for num_dets in sizes:
+        for i, num_dets in enumerate(sizes):
             run, base = runs[num_dets], runs[base_n]
+            prev_n = sizes[max(i - 1, 0)]
+            prev = runs[prev_n]
             linear = dict(base, seconds=base.get('seconds', 0) * num_dets /
                           base_n) if 'error' not in base else base
             extra = {} if 'error' in run else dict(
                 dets=num_dets, ours_peak_mem_mb=round(run['peak_mb'], 1),
                 us_per_det=round(run['seconds'] / num_dets * 1e6, 3),
                 within_2gb=run['peak_mb'] <= 2048)
+            if 'error' not in run and 'error' not in prev and i:
+                # time ratio over size ratio from the previous size: 1.0
+                # is linear, below it better (fixed costs amortized)
+                extra['growth_vs_previous'] = round(
+                    run['seconds'] / prev['seconds'] * prev_n / num_dets, 3)
             lines.append(session.line(
                 f'coco_scaling_{num_dets}', run, linear,
                 peer=f'linear from {base_n} dets', **extra))
