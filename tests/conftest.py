@@ -8,8 +8,6 @@ import pytest
 
 from tests.helpers import runs
 from tests.helpers.paths import REPO_ROOT, TINY_VOC_ROOT
-# re-exported until every test imports them from tests.helpers
-from tests.helpers.process import python_env, run_ok  # noqa: F401
 
 sys.path.insert(0, REPO_ROOT)  # tests import tools.* and tests.helpers.*
 

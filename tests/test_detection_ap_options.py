@@ -8,7 +8,7 @@ import pytest
 from mmengine.config import Config
 
 from mmext.evaluation.metrics.detection_ap import DetectionAP
-from tests._det_eval_data import random_scene
+from tests.helpers.det_scenes import random_scene
 from tests.helpers.eval_options import (mmdet_eval_recalls,
                                         pycocotools_stats, run_metric,
                                         run_mmdet_metric, scene_samples,

@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from mmext.evaluation.functional.recall import (greedy_iou_matching,
                                                 proposal_recall)
-from tests._det_eval_data import random_scene
+from tests.helpers.det_scenes import random_scene
 from tests.helpers.eval_options import mmdet_eval_recalls, per_image_proposals
 
 

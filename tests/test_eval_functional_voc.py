@@ -5,7 +5,7 @@ from mmdet.evaluation.functional import eval_map
 
 from mmext.evaluation.functional import (ap_11point, ap_area, box_iou,
                                          voc_eval)
-from tests._det_eval_data import random_scene
+from tests.helpers.det_scenes import random_scene
 
 
 def _mmdet_inputs(s):

@@ -9,7 +9,7 @@ from mmext.evaluation.mmdet_options import (proposal_metrics,
                                             proposal_stat_names,
                                             recall_metrics, reject_unsupported,
                                             scale_range_metrics, select_items)
-from tests._det_eval_data import random_scene
+from tests.helpers.det_scenes import random_scene
 from tests.helpers.eval_options import (mmdet_eval_recalls,
                                         per_image_proposals,
                                         pycocotools_stats, run_mmdet_metric,

@@ -6,7 +6,7 @@ from mmengine.registry import DATA_SAMPLERS, DATASETS, DefaultScope
 
 from mmext.datasets.repeat_factor_dataset import RepeatFactorDataset
 from mmext.datasets.samplers import RepeatFactorSampler
-from tests.dist_utils import run_distributed
+from tests.helpers.distributed import run_distributed
 from tests.helpers.repeat_factor import THR, voc_cfg
 
 

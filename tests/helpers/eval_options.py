@@ -29,7 +29,7 @@ def mmdet_eval_recalls(gts, proposals, proposal_nums, iou_thrs,
 
 def per_image_proposals(scene, with_scores=True, labels=None):
     """mmdet-style per-image float32 GT and proposal lists of a
-    :func:`tests._det_eval_data.random_scene` (non-ignored GTs only;
+    :func:`tests.helpers.det_scenes.random_scene` (non-ignored GTs only;
     only the detections with a label in ``labels`` when given)."""
     gts, props = [], []
     for i in range(scene['num_images']):
