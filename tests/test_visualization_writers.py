@@ -2,6 +2,8 @@
 curve, per-class tables (hand-worked expectations)."""
 import json
 import math
+import os
+import stat
 
 import numpy as np
 import pytest
@@ -22,6 +24,17 @@ def test_write_json_is_atomic_and_has_no_nan(tmp_path):
         write_json(str(path), dict(a=object()))
     assert json.loads(path.read_text())['a'] == 0.5
     assert [p.name for p in tmp_path.iterdir()] == ['m.json']
+
+
+def test_outputs_get_the_umask_permissions(tmp_path):
+    # outputs on a shared work dir must be readable like any other file
+    old = os.umask(0o022)
+    try:
+        write_json(str(tmp_path / 'a.json'), {'a': 1})
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(tmp_path / 'a.json').st_mode) == 0o644
+    assert os.listdir(tmp_path) == ['a.json']
 
 
 def test_mean_curve_averages_the_envelopes():

@@ -9,7 +9,7 @@ import json
 import math
 import os
 import os.path as osp
-import tempfile
+import secrets
 from typing import Any, Iterator
 
 import numpy as np
@@ -26,8 +26,10 @@ def atomic_path(path: str) -> Iterator[str]:
     """
     directory, name = osp.split(osp.abspath(path))
     ext = osp.splitext(name)[1]
-    fd, tmp = tempfile.mkstemp(prefix=f'.{name}.', suffix=ext, dir=directory)
-    os.close(fd)
+    # a fresh name, not mkstemp: the writer creates the file, so it gets the
+    # umask's permissions (mkstemp's 0600 would hide outputs on shared dirs)
+    tmp = osp.join(directory,
+                   f'.{name}.{os.getpid()}.{secrets.token_hex(6)}{ext}')
     try:
         yield tmp
         os.replace(tmp, path)
