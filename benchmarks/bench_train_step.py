@@ -24,10 +24,15 @@ fastest kept, load and threads recorded, ``--contention`` adds a busy
 process). On a GPU: ``--device cuda --amp`` (autocast fp16, the dense
 assignment path).
 
+``--gts 10 100 500`` gives every image that many GTs instead (one line
+each), where the assignment weighs more.
+
 Usage: python benchmarks/bench_train_step.py [--configs tiny r50]
-[--iters N] [--device cpu|cuda] [--amp] [--rounds R] [--contention]
+[--gts 0 10 100 500] [--iters N] [--device cpu|cuda] [--amp] [--rounds R]
+[--contention]
 """
 import argparse
+import itertools
 import json
 import os.path as osp
 import time
@@ -69,8 +74,10 @@ def build_model(config: str, head: str, device: str):
     return model.to(device).train()
 
 
-def make_batch(shape: tuple, batch: int, device: str, seed: int = 0):
-    """Normalised random images and 1-6 random GTs per image."""
+def make_batch(shape: tuple, batch: int, device: str, num_gts: int = 0,
+               seed: int = 0):
+    """Normalised random images and ``num_gts`` random GTs per image
+    (0: 1 to 6, drawn per image)."""
     import torch
     from mmdet.structures import DetDataSample
     from mmengine.structures import InstanceData
@@ -79,7 +86,7 @@ def make_batch(shape: tuple, batch: int, device: str, seed: int = 0):
     inputs = torch.randn(batch, 3, h, w, generator=g)
     samples = []
     for _ in range(batch):
-        n = int(torch.randint(1, 7, (1, ), generator=g))
+        n = num_gts or int(torch.randint(1, 7, (1, ), generator=g))
         xy = torch.rand(n, 2, generator=g) * torch.tensor([w, h])
         wh = (torch.rand(n, 2, generator=g) * 0.6 + 0.05) * torch.tensor(
             [w, h])
@@ -101,10 +108,10 @@ def worker(head: str, case: str) -> dict:
     step); keep the fastest step and its assignment time."""
     import torch
     from mmengine.logging import MessageHub
-    name, iters, device, amp = case.split(':')
+    name, iters, device, amp, num_gts = case.split(':')
     config, shape, batch, _ = CONFIGS[name]
     model = build_model(config, head, device)
-    inputs, samples = make_batch(shape, batch, device)
+    inputs, samples = make_batch(shape, batch, device, int(num_gts))
     hub = MessageHub.get_instance('bench_train_step')
     hub.update_info('epoch', model.bbox_head.initial_epoch)  # aligned stage
     sync = torch.cuda.synchronize if device == 'cuda' else (lambda: None)
@@ -160,6 +167,9 @@ def main() -> None:
                         choices=list(CONFIGS))
     parser.add_argument('--iters', type=int, default=0,
                         help='timed steps per run (0: 3 tiny, 1 r50)')
+    parser.add_argument('--gts', type=int, nargs='+', default=[0],
+                        help='GTs per image, one comparison each (0: 1 to '
+                        '6 per image, as VOC)')
     parser.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
     parser.add_argument('--amp', action='store_true',
                         help='autocast fp16 (with --device cuda)')
@@ -171,15 +181,16 @@ def main() -> None:
         return
     lines = []
     with harness.Session(args) as session:
-        for name in args.configs:
+        for name, num_gts in itertools.product(args.configs, args.gts):
             config, shape, batch, default_iters = CONFIGS[name]
             case = (f'{name}:{args.iters or default_iters}:{args.device}:'
-                    f'{int(args.amp)}')
+                    f'{int(args.amp)}:{num_gts}')
             runs = session.compare(__file__, ['mmext', 'mmdet'], case=case)
             ours, peer = runs['mmext'], runs['mmdet']
             ok = 'error' not in ours and 'error' not in peer
             extra = dict(config=config, input_hw=list(shape), batch=batch,
-                         device=args.device, amp=args.amp)
+                         gts_per_image=num_gts or '1-6', device=args.device,
+                         amp=args.amp)
             if ok:
                 extra.update(
                     ours_assign_s=round(ours['assign_seconds'], 4),
@@ -193,7 +204,8 @@ def main() -> None:
                     ours_peak_mb=round(ours['peak_mb'], 1),
                     peer_peak_mb=round(peer['peak_mb'], 1))
             line = session.line(
-                f'train_step_{name}', ours, peer, 'mmdet.TOODHead',
+                f'train_step_{name}' + (f'_M{num_gts}' if num_gts else ''),
+                ours, peer, 'mmdet.TOODHead',
                 loss_diff(ours['losses'], peer['losses']) if ok else None,
                 **extra)
             lines.append(line)
