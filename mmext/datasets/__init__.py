@@ -8,3 +8,10 @@ registries on demand; :mod:`.nested` walks nested data sets,
 :mod:`.category_ids` reads their category ids, :mod:`.voc_check` and
 :mod:`.config_check` check VOC-style data before a run.
 """
+from mmext.utils.lazy_exports import lazy_exports
+
+__all__ = ['RepeatFactorDataset', 'RepeatFactorSampler']
+__getattr__ = lazy_exports(__name__, {
+    'RepeatFactorDataset': '.repeat_factor_dataset',
+    'RepeatFactorSampler': '.samplers',
+})

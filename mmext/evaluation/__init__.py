@@ -5,3 +5,10 @@ Importing this package imports nothing: the numpy-only core
 mmengine, and the registered metrics (:mod:`.metrics`) are imported on
 demand through the registry's ``locations``.
 """
+from mmext.utils.lazy_exports import lazy_exports
+
+__all__ = ['DetectionAP', 'MultiLabelMetric']
+__getattr__ = lazy_exports(__name__, {
+    'DetectionAP': '.metrics.detection_ap',
+    'MultiLabelMetric': '.metrics.multilabel_metric',
+})
