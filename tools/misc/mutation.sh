@@ -34,7 +34,8 @@ if [ ${#FILES[@]} -eq 0 ]; then
            mmext/evaluation/functional/multilabel_ranking.py
            mmext/evaluation/functional/multilabel_inputs.py)
 fi
-TESTS=(tests/test_eval_functional_coco.py
+TESTS=(tests/test_numeric_core_edges.py
+       tests/test_eval_functional_coco.py
        tests/test_eval_functional_voc.py
        tests/test_detection_oracles.py
        tests/test_repeat_factor_functional.py
