@@ -111,6 +111,12 @@ def main(argv=None):
         check_dataset_config(cfg, splits=('test', ), quick=True)
     except DataCheckError as err:  # the user's data, not a bug: no traceback
         sys.exit(f'error: {err}')
+    if args.out and args.out.endswith('.json') and cfg.get(
+            'default_scope') != 'mmdet':
+        # the json is COCO detection results; other tasks have no such form
+        sys.exit(f'error: --out {args.out}: a .json is written for detection '
+                 f"configs (default_scope 'mmdet'), this config's is "
+                 f"{cfg.get('default_scope')!r}; use --out x.pkl")
     setup_cpu_distributed(cfg, args.launcher)
     runner = build_runner(cfg)
     if args.out is not None:
