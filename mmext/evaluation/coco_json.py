@@ -33,6 +33,7 @@ import contextlib
 import gc
 import itertools
 import math
+import operator
 from typing import Iterator, List, Sequence, Tuple
 
 import numpy as np
@@ -46,6 +47,10 @@ from .functional.records import DetectionArrays
 #: glibc its free chunks), where large slices get fresh pages from the
 #: kernel every time (page faults, and a higher peak memory)
 _BLOCK_BYTES = 256 << 10
+# field getters of a json entry (faster than a comprehension's e['x'])
+_BBOX, _SCORE, _IMAGE_ID, _CATEGORY_ID = (
+    operator.itemgetter(k) for k in ('bbox', 'score', 'image_id',
+                                     'category_id'))
 
 
 def load_coco_detections(gt_file: str,
@@ -305,17 +310,17 @@ def _fast_columns(entries: list, with_score: bool):
     if not entries:
         return None
     try:
-        bbox_lists = [e['bbox'] for e in entries]
+        bbox_lists = list(map(_BBOX, entries))
         if set(map(len, bbox_lists)) != {4}:
             return None
         # one flat pass is twice as fast as np.array on nested lists
         boxes = np.fromiter(itertools.chain.from_iterable(bbox_lists),
                             np.float64, count=4 * len(entries)).reshape(-1, 4)
         columns = dict(boxes=boxes,
-                       imgs=[e['image_id'] for e in entries],
-                       cats=[e['category_id'] for e in entries])
+                       imgs=list(map(_IMAGE_ID, entries)),
+                       cats=list(map(_CATEGORY_ID, entries)))
         if with_score:
-            columns['scores'] = np.fromiter([e['score'] for e in entries],
+            columns['scores'] = np.fromiter(map(_SCORE, entries),
                                             np.float64, count=len(entries))
     except (KeyError, TypeError, ValueError):
         return None
