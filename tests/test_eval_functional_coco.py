@@ -214,6 +214,9 @@ def test_gt_ids_checked():
     dict(recThrs=np.array([0.0, 0.3, 0.9])),
     dict(maxDets=[100, 300, 1000]),
     dict(maxDets=[1, 5, 20]),
+    # pycocotools sorts maxDets before evaluating
+    dict(maxDets=[3, 10, 30, 2]),
+    dict(maxDets=[100, 10, 1]),
     dict(iouThrs=np.array([0.5])),
     dict(iouThrs=np.array([0.3, 0.75, 0.9])),
 ])

@@ -130,7 +130,7 @@ def coco_stat_names(max_dets: Sequence[int] = (1, 10, 100)) -> Tuple[str]:
     """Names of the 12 COCO summary stats, AR named after ``max_dets``:
     ``AP, AP50, AP75, APs, APm, APl, AR<m1>, AR<m2>, AR<m3>, ARs, ARm,
     ARl`` (``AR1, AR10, AR100`` for pycocotools' default)."""
-    m1, m2, m3 = list(max_dets)[:3]
+    m1, m2, m3 = sorted(max_dets)[:3]  # pycocotools sorts maxDets
     return ('AP', 'AP50', 'AP75', 'APs', 'APm', 'APl', f'AR{m1}', f'AR{m2}',
             f'AR{m3}', 'ARs', 'ARm', 'ARl')
 

@@ -11,8 +11,10 @@ COCO_AREA_LABELS = ('all', 'small', 'medium', 'large')
 
 
 def check_max_dets(max_dets: Sequence[int]) -> list:
-    """``max_dets`` as a list of at least 3 positive ints, as pycocotools'
-    ``summarize`` needs (it reads ``maxDets[2]``)."""
+    """``max_dets`` as a sorted list of at least 3 positive ints, as
+    pycocotools' ``summarize`` needs (it reads ``maxDets[2]``); its
+    ``evaluate`` sorts ``maxDets``, so the last axis of the results and the
+    AR stats follow the sorted order whatever order was given."""
     max_dets = list(max_dets)
     if len(max_dets) < 3 or any(
             isinstance(m, bool) or not isinstance(m, (int, np.integer))
@@ -20,7 +22,7 @@ def check_max_dets(max_dets: Sequence[int]) -> list:
         raise ValueError('max_dets must be at least 3 positive ints (as '
                          "pycocotools' summarize reads the third), got "
                          f'{max_dets!r}')
-    return max_dets
+    return sorted(max_dets)
 
 
 def _mean_valid(values: np.ndarray) -> float:
