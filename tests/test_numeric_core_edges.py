@@ -81,3 +81,88 @@ def test_active_slots_refuses_more_than_the_slots():
     assert str(err.value) == 'counts exceed the slots of their images'
     assert active_slots(np.array([2, 3]), np.array([1, 2])).tolist() == [
         0, 2, 3]
+
+
+# box IoU
+
+
+def test_box_iou_shapes_defaults_and_dtypes():
+    from mmext.evaluation.functional.iou import box_iou, xyxy_to_xywh
+    one = box_iou([0, 0, 10, 10], [[0, 0, 5, 10], [5, 0, 15, 10]])
+    assert one.shape == (1, 2) and one.dtype == np.float64
+    # areas 100, 50 and 100 overlapping 50: no +1 pixel by default
+    assert one.tolist() == [[0.5, 50 / 150]]
+    many = box_iou(np.array([[0, 0, 10, 10], [0, 0, 5, 10]]),
+                   np.array([[0, 0, 10, 10], [0, 0, 5, 10], [20, 20, 30, 30]]))
+    assert many.shape == (2, 3)
+    assert many.tolist() == [[1.0, 0.5, 0.0], [0.5, 1.0, 0.0]]
+    # VOC's legacy pixels: [0, 9] is 10 pixels wide
+    legacy = box_iou([[0, 0, 9, 9]], [[0, 0, 4, 9]], legacy_coords=True)
+    assert legacy.tolist() == [[0.5]]
+    xywh = xyxy_to_xywh(np.array([1, 2, 4, 8]))  # integers in, floats out
+    assert xywh.dtype == np.float64 and xywh.tolist() == [[1, 2, 3, 6]]
+
+
+# COCO max_dets
+
+
+def test_coco_max_dets_cut_at_exactly_one_more_detection():
+    """An image with max_dets[0] + 1 = 2 detections, each on its own GT:
+    AR@1 counts the first only (0.5), AR@10 both (1.0); pycocotools too."""
+    from mmext.evaluation.functional import coco_eval
+    from tests.helpers.coco_json import pycocotools_eval
+    s = dict(gt_boxes=np.array([[0., 0, 10, 10], [20, 20, 30, 30]]),
+             gt_labels=np.array([0, 0]), gt_imgs=np.array([0, 0]),
+             gt_crowd=np.zeros(2, bool),
+             det_boxes=np.array([[0., 0, 10, 10], [20, 20, 30, 30]]),
+             det_scores=np.array([0.9, 0.8]), det_labels=np.array([0, 0]),
+             det_imgs=np.array([0, 0]), num_images=1, num_classes=1)
+    ours = coco_eval(s['det_boxes'], s['det_scores'], s['det_labels'],
+                     s['det_imgs'], s['gt_boxes'], s['gt_labels'],
+                     s['gt_imgs'], 1, gt_iscrowd=s['gt_crowd'], num_images=1)
+    stats = np.asarray(ours['stats'])
+    assert stats[6] == 0.5 and stats[7] == 1.0 and stats[8] == 1.0
+    np.testing.assert_array_equal(stats, pycocotools_eval(s).stats)
+
+
+# multi-label counts and statistics
+
+
+def test_multilabel_confusion_defaults_and_dtypes():
+    from mmext.evaluation.functional.multilabel import multilabel_confusion
+    scores = np.array([[0.5, 0.4], [0.7, 0.6]])
+    targets = np.array([[1, 1], [0, -1]])
+    tp, fp, fn = multilabel_confusion(scores, targets)  # thr 0.5, >=
+    assert (tp.tolist(), fp.tolist(), fn.tolist()) == ([1, 0], [1, 0],
+                                                      [0, 1])
+    assert tp.dtype == fp.dtype == fn.dtype == np.int64
+    # topk may be the number of classes: every label predicted
+    tp, fp, fn = multilabel_confusion(scores, targets, thr=None, topk=2)
+    assert (tp.tolist(), fp.tolist(), fn.tolist()) == ([1, 1], [1, 0],
+                                                      [0, 0])
+
+
+def test_multilabel_topk_ties_take_the_lower_class_index():
+    """All 40 scores equal: top-3 is classes 0, 1, 2 (stable order)."""
+    from mmext.evaluation.functional.multilabel import multilabel_confusion
+    scores = np.zeros((2, 40))
+    targets = np.zeros((2, 40), int)
+    targets[:, 39] = 1
+    tp, fp, fn = multilabel_confusion(scores, targets, thr=None, topk=3)
+    assert np.flatnonzero(fp).tolist() == [0, 1, 2]
+    assert fp[:3].tolist() == [2, 2, 2] and tp.sum() == 0
+    assert np.flatnonzero(fn).tolist() == [39]
+
+
+def test_multilabel_metrics_keys_support_and_undefined_auc():
+    from mmext.evaluation.functional.multilabel import multilabel_metrics
+    scores = np.array([[0.9, 0.2], [0.8, 0.1]])
+    targets = np.array([[1, 0], [1, 0]])  # class 0 all positive, 1 none
+    res = multilabel_metrics(scores, targets)
+    assert 'micro-AUC' not in res  # only when asked for
+    assert res['support'].tolist() == [2, 0]
+    # no class has both positives and negatives: no AUC anywhere
+    assert np.isnan(res['macro-AUC']) and res['AUC-undefined'] == 2
+    assert res['mean-best-F1'] == float(np.mean(res['best-F1']))
+    assert 'micro-AUC' in multilabel_metrics(scores, targets,
+                                             with_micro_auc=True)
