@@ -1,5 +1,5 @@
 """TOOD head whose task-aligned targets come from one batched assignment."""
-from typing import List, Optional, Tuple
+from typing import List, Tuple
 
 import torch
 from mmdet.models.dense_heads import TOODHead as MMDetTOODHead

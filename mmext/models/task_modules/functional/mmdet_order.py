@@ -7,7 +7,6 @@ on ties). IoU is mmdet's ``bbox_overlaps`` (eps 1e-6).
 import math
 from typing import Optional
 
-import torch
 from torch import Tensor
 
 from .assignment import Chunk, RunningState, Winners
