@@ -62,6 +62,7 @@ def test_tiny_config_is_the_voc0712_recipe_on_the_tiny_data():
     assert 'seed' not in open(TINY).read().split('_base_')[0]  # no history
 
 
+@pytest.mark.slow
 def test_tiny_config_trains(tmp_path, voc_root):
     cfg = Config.fromfile(TINY)
     cfg.work_dir = str(tmp_path)
