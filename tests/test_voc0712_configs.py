@@ -61,8 +61,10 @@ def test_main_config_changes_the_evaluator_and_checkpoint_hook(mmdet_cfg):
     cfg = load(MAIN)
     assert_same_except(
         cfg, mmdet_cfg,
-        {'val_evaluator', 'test_evaluator', 'custom_imports', 'default_hooks'})
+        {'val_evaluator', 'test_evaluator', 'custom_imports', 'default_hooks',
+         'custom_hooks'})
     assert_durable_checkpoints(cfg, mmdet_cfg)
+    assert cfg['custom_hooks'] == [dict(type='mmext.MetricWorkDirHook')]
     assert cfg['val_evaluator'] == cfg['test_evaluator'] == EVALUATOR
     assert cfg['custom_imports'] == CUSTOM_IMPORTS
     # spelled out: what "equal to mmdet's" covers here

@@ -39,3 +39,5 @@ default_hooks = dict(
         save_best='voc07/mAP'))
 # a fixed seed makes the demo's mAP repeatable from run to run
 randomness = dict(seed=0)
+# the metric's relative curve_dir / analysis_dir go under the run's work dir
+custom_hooks = [dict(type='mmext.MetricWorkDirHook')]

@@ -15,3 +15,5 @@ val_evaluator = dict(
 test_evaluator = val_evaluator
 # crash-safe saves: a run killed while saving keeps its last checkpoint
 default_hooks = dict(checkpoint=dict(type='mmext.DurableCheckpointHook'))
+# the metric's relative curve_dir / analysis_dir go under the run's work dir
+custom_hooks = [dict(type='mmext.MetricWorkDirHook')]

@@ -66,5 +66,7 @@ val_evaluator = dict(
     _delete_=True,
     type='mmext.DetectionAP',
     metric=('voc07', 'coco'),
-    classwise=True)
+    classwise=True,
+    # PR curves (PNG + JSON) under <work_dir>/pr_curves
+    curve_dir='pr_curves')
 test_evaluator = val_evaluator
