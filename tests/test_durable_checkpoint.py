@@ -210,6 +210,7 @@ def test_shipped_configs_build_the_durable_hook(path):
     assert type(hook) is DurableCheckpointHook, path
 
 
+@pytest.mark.slow  # the session's training
 def test_tiny_faster_rcnn_config_writes_durable_checkpoints(tiny_detector):
     """The session's tools/train.py run of the demo config (a save every 2
     iterations keeping 1, validation after 2 and 4) with the shipped hook.

@@ -146,7 +146,7 @@ for rel in {rels!r}:
     path = mmext.get_config_path(rel)
     assert path.startswith(site + '/mmext/.mim/configs/'), path
     cfg = Config.fromfile(path)
-    if not rel.startswith('_base_/'):
+    if '_base_/' not in rel:
         assert cfg.custom_imports.imports == ['mmext'], rel
 print(len({rels!r}))
 '''
