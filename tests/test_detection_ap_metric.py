@@ -209,6 +209,7 @@ def _dist_eval(rank, world_size, meta, samples):
     return metric.evaluate(len(samples))
 
 
+@pytest.mark.slow
 def test_two_process_evaluation_equals_one(voc_samples):
     from mmext.evaluation.metrics import DetectionAP
     meta, samples = voc_samples

@@ -291,6 +291,7 @@ def test_pickle_errors_and_help(tmp_path, capsys):
     assert 'runs any code' in ' '.join(capsys.readouterr().out.split())
 
 
+@pytest.mark.slow
 def test_cli_prints_bad_input_without_traceback(voc_dump, tmp_path):
     from tests.helpers.paths import REPO_ROOT
     from tests.helpers.process import python_env

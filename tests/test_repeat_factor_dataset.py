@@ -55,6 +55,7 @@ def test_ceil_parity_with_mmengine_on_voc(mmdet_scope, inner_type,
     assert ours.metainfo['classes'] == ref.metainfo['classes']
 
 
+@pytest.mark.slow
 def test_concat_voc0712_and_repeat(mmdet_scope):
     concat = dict(
         type='ConcatDataset',

@@ -74,6 +74,7 @@ def _rank_epochs(rank, world_size):
     return out
 
 
+@pytest.mark.slow
 def test_two_processes_partition_one_common_list():
     results = run_distributed(_rank_epochs, 2)
     for epoch in range(2):

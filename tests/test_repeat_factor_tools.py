@@ -48,6 +48,7 @@ def test_voc0712_config_wraps_mmdet_recipe():
     assert cfg.default_scope == 'mmdet'
 
 
+@pytest.mark.slow
 def test_tiny_config_trains_two_epochs(tmp_path):
     cfg = Config.fromfile(TINY)
     cfg.work_dir = str(tmp_path)
