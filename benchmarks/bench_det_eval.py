@@ -18,7 +18,10 @@ default, is full size; ``--quick`` is a smoke run at small sizes):
     included: ``python tools/analysis/eval_dets.py --gt-json --res-json
     --metric coco`` for mmext (load, evaluate, per-class tables, metrics
     json), ``COCO(gt.json)``, ``loadRes(res.json)``, evaluate, accumulate,
-    summarize for each peer. Peak memory is the process's peak RSS;
+    summarize for each peer. Peak memory is the process's peak RSS (the
+    larger of parent and child where mmext forks one to parse half the
+    results, see ``mmext.evaluation.coco_json``); ``ours_cpu_s`` and
+    ``peer_cpu_s`` are user + sys seconds, children included;
   - ``memory``: already parsed. Peers get the GT dict and the results list
     (``COCO(dict)`` or ``COCO()`` + ``createIndex()`` for pycocotools, then
     ``loadRes(list)``); mmext gets flat arrays (``coco_eval``). Peak memory
@@ -245,7 +248,10 @@ def run_process(cmd) -> dict:
     if proc.returncode != 0:
         raise RuntimeError(f'{cmd[:3]} failed ({proc.returncode}): '
                            f'{err.strip().splitlines()[-1:]}')
-    return dict(seconds=seconds, peak_mb=usage.ru_maxrss / 1024)
+    # CPU time (user + sys, children it waited for included) is less
+    # sensitive to other load than wall time
+    return dict(seconds=seconds, peak_mb=usage.ru_maxrss / 1024,
+                cpu_s=usage.ru_utime + usage.ru_stime)
 
 
 def coco_files_worker(name: str, data_dir: str) -> dict:
@@ -385,6 +391,9 @@ def bench_coco(session, scene, forms, peers) -> list:
                                  peer_AP=run['stats'][0],
                                  ours_peak_mem_mb=round(ours['peak_mb'], 1),
                                  peer_peak_mem_mb=round(run['peak_mb'], 1))
+                if 'cpu_s' in ours:
+                    extra.update(ours_cpu_s=round(ours['cpu_s'], 3),
+                                 peer_cpu_s=round(run['cpu_s'], 3))
                 lines.append(session.line(
                     f'coco_eval_{form}', ours, run, peer=peer,
                     max_abs_diff=diff, **extra))

@@ -16,6 +16,16 @@ from mmext.evaluation.functional import coco_eval
 from tests.helpers.det_scenes import random_scene
 
 
+@pytest.fixture(params=['one process', 'forked tail'])
+def split(request, monkeypatch):
+    """Both ingest paths: one process, or the results' tail parsed by a
+    forked child (forced at any size and load)."""
+    forked = request.param == 'forked tail'
+    monkeypatch.setattr(coco_json, '_FORK_MIN_BYTES', 0 if forked else 1e18)
+    monkeypatch.setattr(coco_json, 'spare_cpu', lambda: True)
+    return forked
+
+
 def write_scene(s, tmp_path, img_id=lambda i: i + 1, indent=None,
                 extra=None):
     """GT and results json of scene ``s`` (boxes ``xywh``); ``extra`` adds
@@ -78,7 +88,8 @@ def pycocotools_stats(gt_file, res_file):
 
 
 @pytest.mark.parametrize('seed', range(4))
-def test_arrays_and_stats_as_pycocotools(tmp_path, seed, monkeypatch):
+def test_arrays_and_stats_as_pycocotools(tmp_path, seed, monkeypatch,
+                                         split):
     s = random_scene(seed, num_images=9, num_classes=3, max_gts=8,
                      max_dets=40, integer=seed % 2 == 0, crowd_frac=0.2,
                      ignore_frac=0.0)
@@ -89,7 +100,16 @@ def test_arrays_and_stats_as_pycocotools(tmp_path, seed, monkeypatch):
     assert len(slices) > 5
     assert [start for start, _ in slices] == list(
         np.cumsum([0] + [len(e) for _, e in slices[:-1]]))
+    cut = coco_json._split_point(gt, res)
+    assert (cut is not None) == split
+    if split:  # the child parses a good part of the entries
+        assert 0.2 < cut[1] / (tmp_path / 'res.json').stat().st_size < 0.9
+    from_child = []
+    tail_columns = coco_json._tail_columns
+    monkeypatch.setattr(coco_json, '_tail_columns', lambda *args: (
+        from_child.append(args[2] is not None) or tail_columns(*args)))
     arrays, names = load_coco_detections(gt, res)
+    assert from_child == ([True] if split else [])
     assert names == [f'c{c}' for c in range(s['num_classes'])]
     assert arrays.img_ids == list(range(1, s['num_images'] + 1))
     assert_scene_arrays(arrays, s)
@@ -102,7 +122,7 @@ def test_arrays_and_stats_as_pycocotools(tmp_path, seed, monkeypatch):
 
 
 def test_cut_inside_a_string_falls_back_to_whole_parse(tmp_path,
-                                                       monkeypatch):
+                                                       monkeypatch, split):
     s = random_scene(1, num_images=5, num_classes=2)
     # every result carries a string that looks like a cut between entries
     gt, res = write_scene(s, tmp_path,
@@ -114,9 +134,13 @@ def test_cut_inside_a_string_falls_back_to_whole_parse(tmp_path,
     assert_scene_arrays(arrays, s)
 
 
-def test_string_ids_and_results_in_a_dict(tmp_path):
+def test_string_ids_and_results_in_a_dict(tmp_path, split):
     s = random_scene(2, num_images=6, num_classes=3)
     gt, res = write_scene(s, tmp_path, img_id=lambda i: f'{i:06d}')
+    # string ids: the child gives up, the parent parses the tail
+    arrays, _ = load_coco_detections(gt, res)
+    assert arrays.img_ids == [f'{i:06d}' for i in range(6)]
+    assert_scene_arrays(arrays, s)
     entries = json.loads(open(res).read())
     (tmp_path / 'res.json').write_text(json.dumps(dict(annotations=entries)))
     arrays, _ = load_coco_detections(gt, res)
@@ -145,24 +169,29 @@ def test_area_defaults_to_the_box_and_is_checked(tmp_path):
 
 
 @pytest.mark.parametrize('field, value, message', [
-    ('bbox', [1.0, 2.0, 3.0], r'result #57 \(image_id \d+\): bbox '
+    ('bbox', [1.0, 2.0, 3.0], r'result #{n} \(image_id \d+\): bbox '
      r'\[1.0, 2.0, 3.0\] must be 4 finite numbers'),
-    ('score', 'high', r"result #57 \(image_id \d+\): score 'high' must be "
+    ('score', 'high', r"result #{n} \(image_id \d+\): score 'high' must be "
      'a finite number'),
-    ('image_id', 999, 'result #57 has unknown image_id 999'),
-    ('category_id', 4, r'result #57 \(image \d+\) has unknown category_id '
+    ('image_id', 999, 'result #{n} has unknown image_id 999'),
+    ('category_id', 4, r'result #{n} \(image \d+\) has unknown category_id '
      r'4 \(known: \[1, 3, 5\]\)'),
 ])
 def test_errors_name_the_entry_in_any_slice(tmp_path, monkeypatch, field,
-                                            value, message):
+                                            value, message, split):
     s = random_scene(4, num_images=8, num_classes=3, max_dets=40)
     gt, res = write_scene(s, tmp_path)
     entries = json.loads(open(res).read())
     assert len(entries) > 60
-    entries[57][field] = value
+    # with the split, an entry of the child's part (the last slice of it)
+    n = len(entries) - 3 if split else 57
+    entries[n][field] = value
     (tmp_path / 'res.json').write_text(json.dumps(entries))
     monkeypatch.setattr(coco_json, '_BLOCK_BYTES', 500)
-    with pytest.raises(ValueError, match=f'^{res}: {message}'):
+    if split:
+        cut = coco_json._split_point(gt, res)[1]
+        assert len(json.dumps(entries[:n])) > cut
+    with pytest.raises(ValueError, match=f'^{res}: {message.format(n=n)}'):
         load_coco_detections(gt, res)
 
 

@@ -14,6 +14,13 @@ Why it is fast, and small:
   nested value) leaves a slice that is not valid JSON; then, and for any
   other parse error, the whole file is parsed at once, which reports
   errors with the file's own line and column;
+* a large results file (from ``_FORK_MIN_BYTES``) is split between two
+  entries where the parent's share (GT file and the results up to there)
+  matches the child's, when a CPU is free (:func:`.forked_arrays.spare_cpu`):
+  a forked child parses the tail into raw columns while the parent reads
+  the GT and the head. Whatever the child cannot do (a malformed entry,
+  ids that are not all ints, a crash) the parent redoes, so every error
+  names the entry as without the split;
 * Python's cyclic garbage collector is paused while parsing: it would
   otherwise walk the millions of fresh containers again and again (longer
   than the parse itself), and JSON values cannot form cycles.
@@ -30,16 +37,19 @@ Every error names the file and the entry (its position, ``id`` and
 a malformed ``bbox``, ``score`` or ``area``, an unknown image or category.
 """
 import contextlib
+import functools
 import gc
 import itertools
 import math
 import operator
-from typing import Iterator, List, Sequence, Tuple
+import os
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import orjson
 
 from .functional.checks import check_coco_entries, entry_name
+from .forked_arrays import ForkedArrays, spare_cpu
 from .functional.records import DetectionArrays
 
 #: bytes read at once from a results file: the objects of one slice fit in
@@ -47,6 +57,9 @@ from .functional.records import DetectionArrays
 #: glibc its free chunks), where large slices get fresh pages from the
 #: kernel every time (page faults, and a higher peak memory)
 _BLOCK_BYTES = 256 << 10
+#: results files from this size on (about 50k entries) are parsed by two
+#: processes, each a part (forking costs a few milliseconds)
+_FORK_MIN_BYTES = 8 << 20
 # field getters of a json entry (faster than a comprehension's e['x'])
 _BBOX, _SCORE, _IMAGE_ID, _CATEGORY_ID = (
     operator.itemgetter(k) for k in ('bbox', 'score', 'image_id',
@@ -78,36 +91,27 @@ def load_coco_detections(gt_file: str,
 
 
 def _load(gt_file: str, res_file: str) -> Tuple[DetectionArrays, List[str]]:
-    gt = read_json(gt_file)
-    try:
-        img_ids, cats = _images_and_categories(gt)
-        images = _IdIndex(img_ids)
-        categories = _IdIndex([c['id'] for c in cats])
-        anns = gt.get('annotations', [])
-        if not isinstance(anns, list):
-            raise ValueError("'annotations' is not a list")
-        g = _entry_columns('annotation', anns, 0, images, categories,
-                           with_score=False)
-        gt_extra = _annotation_flags(anns, g['boxes'])
-    except ValueError as err:
-        raise ValueError(f'{gt_file}: {err}') from None
-    del gt, anns
-    try:
+    # a large results file: its tail is parsed in a child meanwhile
+    split = _split_point(gt_file, res_file)
+    with contextlib.ExitStack() as stack:
+        tail = None if split is None else stack.enter_context(
+            ForkedArrays(functools.partial(_raw_tail_columns, res_file,
+                                           split[1])))
+        gt = read_json(gt_file)
         try:
-            parts = [
-                _entry_columns('result', entries, start, images, categories,
-                               with_score=True)
-                for start, entries in _result_slices(res_file)
-            ]
-        except _NotSliceable:
-            entries = results_list(read_json(res_file), res_file)
-            parts = [_entry_columns('result', entries, 0, images,
-                                    categories, with_score=True)]
-            del entries
-    except ValueError as err:
-        if str(err).startswith(res_file):
-            raise
-        raise ValueError(f'{res_file}: {err}') from None
+            img_ids, cats = _images_and_categories(gt)
+            images = _IdIndex(img_ids)
+            categories = _IdIndex([c['id'] for c in cats])
+            anns = gt.get('annotations', [])
+            if not isinstance(anns, list):
+                raise ValueError("'annotations' is not a list")
+            g = _entry_columns('annotation', anns, 0, images, categories,
+                               with_score=False)
+            gt_extra = _annotation_flags(anns, g['boxes'])
+        except ValueError as err:
+            raise ValueError(f'{gt_file}: {err}') from None
+        del gt, anns
+        parts = _result_columns(res_file, images, categories, split, tail)
     d = _concat(parts)
     del parts
     arrays = DetectionArrays(
@@ -119,6 +123,95 @@ def _load(gt_file: str, res_file: str) -> Tuple[DetectionArrays, List[str]]:
         gt_ids=gt_extra['ids'])
     names = [str(c.get('name', c['id'])) for c in cats]
     return arrays, names
+
+
+def _result_columns(res_file: str, images: '_IdIndex',
+                    categories: '_IdIndex', split: Optional[Tuple[int, int]],
+                    tail: Optional[ForkedArrays]) -> List[dict]:
+    """The columns of the results, a dict per slice; with ``split``, the
+    head here and the tail from ``tail`` (redone here if it gave none)."""
+    try:
+        try:
+            end, cut = split or (None, 0)
+            parts = [
+                _entry_columns('result', entries, start, images, categories,
+                               with_score=True)
+                for start, entries in _result_slices(res_file, end=end)
+            ]
+            if split is not None:
+                parts += _tail_columns(res_file, cut, tail.result(), images,
+                                       categories, sum(map(_length, parts)))
+        except _NotSliceable:
+            entries = results_list(read_json(res_file), res_file)
+            parts = [_entry_columns('result', entries, 0, images,
+                                    categories, with_score=True)]
+            del entries
+    except ValueError as err:
+        if str(err).startswith(res_file):
+            raise
+        raise ValueError(f'{res_file}: {err}') from None
+    return parts
+
+
+def _tail_columns(res_file: str, cut: int, raw: Optional[dict],
+                  images: '_IdIndex', categories: '_IdIndex',
+                  first: int) -> List[dict]:
+    """The columns of the entries from byte ``cut`` on: the child's
+    ``raw`` ones with ids mapped, or parsed here when it gave none or an id
+    is unknown (naming the entry, entry ``first`` being the first here)."""
+    if raw is not None:
+        imgs = images.positions(raw.pop('img_ids'))
+        labels = categories.positions(raw.pop('cat_ids'))
+        if (imgs >= 0).all() and (labels >= 0).all():
+            return [dict(raw, imgs=imgs, labels=labels)]
+    return [
+        _entry_columns('result', entries, start, images, categories,
+                       with_score=True)
+        for start, entries in _result_slices(res_file, begin=cut,
+                                             start=first)
+    ]
+
+
+def _raw_tail_columns(res_file: str, cut: int) -> Optional[dict]:
+    """In the child: boxes, scores and int image and category ids of the
+    entries from byte ``cut`` on; None if any is off (the parent then
+    parses them itself, and names what is wrong)."""
+    parts = []
+    try:
+        for _, entries in _result_slices(res_file, begin=cut):
+            columns = _fast_columns(entries, with_score=True)
+            if columns is None:
+                return None
+            img_ids = _int_array(columns.pop('imgs'))
+            cat_ids = _int_array(columns.pop('cats'))
+            if img_ids is None or cat_ids is None:
+                return None
+            parts.append(dict(columns, img_ids=img_ids, cat_ids=cat_ids))
+    except _NotSliceable:
+        return None
+    return _concat(parts)
+
+
+def _split_point(gt_file: str, res_file: str) -> Optional[Tuple[int, int]]:
+    """``(end, cut)`` where a large results file splits between two
+    entries (``end`` after the first's ``}``, ``cut`` at the second's
+    ``{``), such that the parent's share (GT file and results up to
+    ``end``) about matches the child's; None when there is nothing to gain.
+    """
+    try:  # missing files are reported as usual, in the usual order
+        res_size, gt_size = map(os.path.getsize, (res_file, gt_file))
+    except OSError:
+        return None
+    if res_size < _FORK_MIN_BYTES or not spare_cpu():
+        return None
+    target = max(res_size - gt_size, 0) // 2
+    with open(res_file, 'rb') as f:
+        f.seek(target)
+        window = bytearray(f.read(_BLOCK_BYTES))
+    end, cut = _last_entry_bounds(window, 0, len(window))
+    if not cut:
+        return None
+    return target + end, target + cut
 
 
 def read_json(path: str):
@@ -148,16 +241,18 @@ def _parse(data: bytes, path: str):
             raise ValueError(f'{path} is not valid JSON: {err}') from None
 
 
-def _result_slices(res_file: str) -> Iterator[Tuple[int, list]]:
+def _result_slices(res_file: str, begin: int = 0, end: Optional[int] = None,
+                   start: int = 0) -> Iterator[Tuple[int, list]]:
     """``(position of the first entry, entries)`` of a results file, a
-    slice of whole entries at a time (see the module docstring).
+    slice of whole entries at a time (see the module docstring): the
+    entries in bytes ``begin:end`` (between entries), the first of them
+    being entry ``start``.
 
     Raises:
         _NotSliceable: When the file is not a bare list or a slice does not
             parse: the caller parses the whole file instead.
     """
-    start = 0
-    for text in _entry_texts(res_file):
+    for text in _entry_texts(res_file, begin, end):
         with _gc_paused():
             try:
                 entries = orjson.loads(text)
@@ -171,8 +266,11 @@ class _NotSliceable(Exception):
     """The file is not a bare list of entries: parse it whole."""
 
 
-def _entry_texts(path: str) -> Iterator[memoryview]:
-    """JSON arrays of consecutive whole entries of a top-level list.
+def _entry_texts(path: str, begin: int = 0,
+                 end: Optional[int] = None) -> Iterator[memoryview]:
+    """JSON arrays of consecutive whole entries of a top-level list, from
+    its start (``begin`` 0) or from the entry at byte ``begin``, up to its
+    end or to byte ``end`` (just after an entry).
 
     One buffer is reused: ``[``, the entries, and a ``]`` written over the
     separator after the last whole one (each text is valid until the next
@@ -180,15 +278,21 @@ def _entry_texts(path: str) -> Iterator[memoryview]:
     4 KiB every time.
     """
     with open(path, 'rb') as f:
-        head = f.read(_BLOCK_BYTES).lstrip()
-        if not head.startswith(b'['):
-            raise _NotSliceable
-        if head[1:].lstrip().startswith(b']'):
-            raise _NotSliceable  # empty (or malformed): parse it whole
+        f.seek(begin)
+        left = math.inf if end is None else end - begin  # bytes to read
+        head = f.read(min(_BLOCK_BYTES, left))
+        left -= len(head)
+        if not begin:
+            head = head.lstrip()
+            if not head.startswith(b'['):
+                raise _NotSliceable
+            if head[1:].lstrip().startswith(b']'):
+                raise _NotSliceable  # empty (or malformed): parse it whole
+            head = head[1:]
         buf = bytearray(2 * max(_BLOCK_BYTES, len(head)) + 2)
         buf[0] = ord('[')
-        filled = len(head) - 1  # bytes after the '['
-        buf[1:1 + filled] = head[1:]
+        filled = len(head)  # bytes after the '['
+        buf[1:1 + filled] = head
         del head
         while True:
             if len(buf) - 1 - filled < _BLOCK_BYTES:  # an entry > a block
@@ -196,17 +300,21 @@ def _entry_texts(path: str) -> Iterator[memoryview]:
                 grown[:1 + filled] = buf[:1 + filled]
                 buf = grown
             read = f.readinto(memoryview(buf)[1 + filled:1 + filled +
-                                              _BLOCK_BYTES])
+                                              min(_BLOCK_BYTES, left)])
             filled += read
+            left -= read
             if not read:
+                if end is not None:  # the list goes on: close it here
+                    buf[1 + filled] = ord(']')
+                    filled += 1
                 yield memoryview(buf)[:1 + filled]  # ends with the ']'
                 return
-            end, cut = _last_entry_bounds(buf, 1, 1 + filled)
+            end_, cut = _last_entry_bounds(buf, 1, 1 + filled)
             if cut:
-                separator = buf[end]
-                buf[end] = ord(']')
-                yield memoryview(buf)[:end + 1]
-                buf[end] = separator
+                separator = buf[end_]
+                buf[end_] = ord(']')
+                yield memoryview(buf)[:end_ + 1]
+                buf[end_] = separator
                 rest = buf[cut:1 + filled]
                 buf[1:1 + len(rest)] = rest
                 filled = len(rest)
@@ -428,6 +536,10 @@ def _truth(values: list) -> np.ndarray:
 def _finite_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(
         value, bool) and math.isfinite(value)
+
+
+def _length(columns: dict) -> int:
+    return len(columns['scores'])
 
 
 def _concat(parts: List[dict]) -> dict:

@@ -1,0 +1,137 @@
+"""Compute named numpy arrays in a forked child process, meanwhile the
+parent works on.
+
+The COCO json ingest parses the tail of a large results file this way
+(:mod:`mmext.evaluation.coco_json`): the child inherits everything the
+parent has loaded (no pickling, no fresh interpreter) and sends its arrays
+back as raw bytes through a pipe. Whatever goes wrong in the child (an
+exception, a crash) only makes :meth:`ForkedArrays.result` return None: the
+caller then does the work itself, so errors surface from the parent with
+their usual messages.
+
+Numpy and the standard library only.
+"""
+import json
+import os
+import signal
+import struct
+from typing import Callable, Dict, Optional
+
+import numpy as np
+
+_LENGTH = struct.Struct('<Q')
+
+
+def spare_cpu() -> bool:
+    """Whether a forked child would run beside this process: fork exists,
+    this process may use several CPUs, and the load average leaves one
+    free (on a busy machine the child would only queue, and its page
+    copying would cost more than it saves)."""
+    if not hasattr(os, 'fork'):
+        return False
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # unknown: assume no other work
+        load = 1.0
+    # this process itself counts about 1
+    return cpus > 1 and load < cpus - 0.5
+
+
+class ForkedArrays:
+    """``fn()`` run in a forked child; :meth:`result` collects its arrays.
+
+    Args:
+        fn (callable): Returns a dict of numpy arrays, or None when it
+            cannot do the job (the parent then does it itself).
+
+    Always :meth:`close` it (a ``with`` block does): a child still running
+    is killed then, and every child is reaped.
+    """
+
+    def __init__(self, fn: Callable[[], Optional[Dict[str, np.ndarray]]]):
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: never returns into the caller's code
+            code = 1
+            try:
+                os.close(read_end)
+                with open(write_end, 'wb') as pipe:
+                    _send(pipe, fn())
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(write_end)
+        self._pid: Optional[int] = pid
+        self._pipe = open(read_end, 'rb')
+
+    def result(self) -> Optional[Dict[str, np.ndarray]]:
+        """The child's arrays (waiting for them), or None if it gave none
+        or failed."""
+        try:
+            arrays = _receive(self._pipe)
+        except (OSError, ValueError, EOFError):  # the child broke off
+            arrays = None
+        self._pipe.close()
+        _, status = os.waitpid(self._pid, 0)
+        self._pid = None
+        return arrays if os.waitstatus_to_exitcode(status) == 0 else None
+
+    def close(self) -> None:
+        """Kill the child if it is still running, reap it, close the pipe."""
+        if self._pid is not None:
+            try:
+                os.kill(self._pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            os.waitpid(self._pid, 0)
+            self._pid = None
+        self._pipe.close()
+
+    def __enter__(self) -> 'ForkedArrays':
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _send(pipe, arrays: Optional[Dict[str, np.ndarray]]) -> None:
+    """A length-prefixed json header (names, dtypes, shapes; empty for
+    None), then the raw bytes of each array."""
+    arrays = {k: np.ascontiguousarray(v) for k, v in (arrays or {}).items()}
+    header = json.dumps([(k, v.dtype.str, v.shape)
+                         for k, v in arrays.items()]).encode() if arrays \
+        else b''
+    pipe.write(_LENGTH.pack(len(header)) + header)
+    for value in arrays.values():
+        pipe.write(_bytes_of(value))
+
+
+def _receive(pipe) -> Optional[Dict[str, np.ndarray]]:
+    size, = _LENGTH.unpack(_read_bytes(pipe, _LENGTH.size))
+    if not size:
+        return None
+    arrays = {}
+    for name, dtype, shape in json.loads(_read_bytes(pipe, size)):
+        arrays[name] = array = np.empty(shape, dtype)
+        view, done = _bytes_of(array), 0
+        while done < len(view):
+            got = pipe.readinto(view[done:])
+            if not got:
+                raise EOFError
+            done += got
+    return arrays
+
+
+def _read_bytes(pipe, size: int) -> bytes:
+    data = pipe.read(size)
+    if len(data) != size:
+        raise EOFError
+    return data
+
+
+def _bytes_of(array: np.ndarray) -> memoryview:
+    return memoryview(array.reshape(-1)).cast('B')

@@ -1,0 +1,54 @@
+"""Arrays computed in a forked child (``mmext.evaluation.forked_arrays``):
+what comes back, and that a failing or abandoned child gives None or is
+killed, never leaving a process behind."""
+import os
+import time
+
+import numpy as np
+import pytest
+
+from mmext.evaluation.forked_arrays import ForkedArrays
+
+
+def child_pid_and_arrays():
+    return dict(pid=np.array([os.getpid()]),
+                boxes=np.arange(3 * 4 * 10 ** 5, dtype=np.float64).reshape(
+                    -1, 4)[::3],  # not contiguous, larger than a pipe
+                ids=np.array([], dtype=np.int64),
+                flags=np.array([[True, False]]))
+
+
+def test_arrays_come_back_from_another_process():
+    with ForkedArrays(child_pid_and_arrays) as child:
+        got = child.result()
+    assert int(got.pop('pid')[0]) != os.getpid()
+    expected = child_pid_and_arrays()
+    del expected['pid']
+    assert list(got) == list(expected)
+    for name, value in expected.items():
+        assert got[name].dtype == value.dtype
+        np.testing.assert_array_equal(got[name], value)
+
+
+def fail():
+    raise ValueError('bad entry')
+
+
+def crash():
+    os._exit(3)
+
+
+@pytest.mark.parametrize('fn', [lambda: None, fail, crash])
+def test_a_child_without_arrays_gives_none(fn):
+    with ForkedArrays(fn) as child:
+        assert child.result() is None
+
+
+def test_closing_kills_a_running_child():
+    start = time.monotonic()
+    child = ForkedArrays(lambda: time.sleep(60))
+    pid = child._pid
+    child.close()
+    assert time.monotonic() - start < 10
+    with pytest.raises(ChildProcessError):  # reaped: no zombie left
+        os.waitpid(pid, os.WNOHANG)
