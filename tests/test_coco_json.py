@@ -10,7 +10,7 @@ import pytest
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from mmext.evaluation import coco_json
+from mmext.evaluation import coco_json, json_slices
 from mmext.evaluation.coco_json import load_coco_detections
 from mmext.evaluation.functional import coco_eval
 from tests.helpers.det_scenes import random_scene
@@ -95,8 +95,8 @@ def test_arrays_and_stats_as_pycocotools(tmp_path, seed, monkeypatch,
                      ignore_frac=0.0)
     gt, res = write_scene(s, tmp_path, indent=1 if seed % 2 else None)
     # small blocks: many slices, cut between entries of either layout
-    monkeypatch.setattr(coco_json, '_BLOCK_BYTES', 300 + 50 * seed)
-    slices = list(coco_json._result_slices(res))
+    monkeypatch.setattr(json_slices, 'BLOCK_BYTES', 300 + 50 * seed)
+    slices = list(json_slices.result_slices(res))
     assert len(slices) > 5
     assert [start for start, _ in slices] == list(
         np.cumsum([0] + [len(e) for _, e in slices[:-1]]))
@@ -127,9 +127,9 @@ def test_cut_inside_a_string_falls_back_to_whole_parse(tmp_path,
     # every result carries a string that looks like a cut between entries
     gt, res = write_scene(s, tmp_path,
                           extra=dict(note='x}, {"bbox": [1, 2]}, {y'))
-    monkeypatch.setattr(coco_json, '_BLOCK_BYTES', 97)
-    with pytest.raises(coco_json._NotSliceable):
-        list(coco_json._result_slices(res))
+    monkeypatch.setattr(json_slices, 'BLOCK_BYTES', 97)
+    with pytest.raises(json_slices.NotSliceable):
+        list(json_slices.result_slices(res))
     arrays, _ = load_coco_detections(gt, res)
     assert_scene_arrays(arrays, s)
 
@@ -187,7 +187,7 @@ def test_errors_name_the_entry_in_any_slice(tmp_path, monkeypatch, field,
     n = len(entries) - 3 if split else 57
     entries[n][field] = value
     (tmp_path / 'res.json').write_text(json.dumps(entries))
-    monkeypatch.setattr(coco_json, '_BLOCK_BYTES', 500)
+    monkeypatch.setattr(json_slices, 'BLOCK_BYTES', 500)
     if split:
         cut = coco_json._split_point(gt, res)[1]
         assert len(json.dumps(entries[:n])) > cut

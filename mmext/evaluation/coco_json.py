@@ -7,23 +7,17 @@ orjson only.
 
 Why it is fast, and small:
 
-* a results file is a flat list of small objects; it is read in blocks and
-  parsed a slice of whole entries at a time (cut where ``}``, ``,`` and
-  ``{`` meet between entries), so only one slice of Python objects lives
-  at once. A cut that is not between two entries (inside a string or a
-  nested value) leaves a slice that is not valid JSON; then, and for any
-  other parse error, the whole file is parsed at once, which reports
-  errors with the file's own line and column;
+* a results file is parsed a slice of whole entries at a time, so only
+  one slice of Python objects lives at once, with Python's cyclic garbage
+  collector paused (see :mod:`.json_slices`); anything that does not parse
+  so is parsed whole, and its errors name the file's line and column;
 * a large results file (from ``_FORK_MIN_BYTES``) is split between two
   entries where the parent's share (GT file and the results up to there)
   matches the child's, when a CPU is free (:func:`.forked_arrays.spare_cpu`):
   a forked child parses the tail into raw columns while the parent reads
   the GT and the head. Whatever the child cannot do (a malformed entry,
   ids that are not all ints, a crash) the parent redoes, so every error
-  names the entry as without the split;
-* Python's cyclic garbage collector is paused while parsing: it would
-  otherwise walk the millions of fresh containers again and again (longer
-  than the parse itself), and JSON values cannot form cycles.
+  names the entry as without the split.
 
 Rules, as pycocotools reads the files: images are ordered by id (the order
 that breaks score ties), classes by category id; ``bbox`` is ``[x, y,
@@ -38,25 +32,21 @@ a malformed ``bbox``, ``score`` or ``area``, an unknown image or category.
 """
 import contextlib
 import functools
-import gc
 import itertools
 import math
 import operator
 import os
-from typing import Iterator, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 import orjson
 
-from .functional.checks import check_coco_entries, entry_name
 from .forked_arrays import ForkedArrays, spare_cpu
+from .functional.checks import check_coco_entries, entry_name
 from .functional.records import DetectionArrays
+from .json_slices import (NotSliceable, entry_bounds_after, gc_paused,
+                          result_slices)
 
-#: bytes read at once from a results file: the objects of one slice fit in
-#: the memory that the previous slice freed (Python keeps an empty arena,
-#: glibc its free chunks), where large slices get fresh pages from the
-#: kernel every time (page faults, and a higher peak memory)
-_BLOCK_BYTES = 256 << 10
 #: results files from this size on (about 50k entries) are parsed by two
 #: processes, each a part (forking costs a few milliseconds)
 _FORK_MIN_BYTES = 8 << 20
@@ -86,7 +76,7 @@ def load_coco_detections(gt_file: str,
     Raises:
         ValueError: Naming the file and, where one is at fault, the entry.
     """
-    with _gc_paused():
+    with gc_paused():
         return _load(gt_file, res_file)
 
 
@@ -136,12 +126,12 @@ def _result_columns(res_file: str, images: '_IdIndex',
             parts = [
                 _entry_columns('result', entries, start, images, categories,
                                with_score=True)
-                for start, entries in _result_slices(res_file, end=end)
+                for start, entries in result_slices(res_file, end=end)
             ]
             if split is not None:
                 parts += _tail_columns(res_file, cut, tail.result(), images,
                                        categories, sum(map(_length, parts)))
-        except _NotSliceable:
+        except NotSliceable:
             entries = results_list(read_json(res_file), res_file)
             parts = [_entry_columns('result', entries, 0, images,
                                     categories, with_score=True)]
@@ -167,7 +157,7 @@ def _tail_columns(res_file: str, cut: int, raw: Optional[dict],
     return [
         _entry_columns('result', entries, start, images, categories,
                        with_score=True)
-        for start, entries in _result_slices(res_file, begin=cut,
+        for start, entries in result_slices(res_file, begin=cut,
                                              start=first)
     ]
 
@@ -178,7 +168,7 @@ def _raw_tail_columns(res_file: str, cut: int) -> Optional[dict]:
     parses them itself, and names what is wrong)."""
     parts = []
     try:
-        for _, entries in _result_slices(res_file, begin=cut):
+        for _, entries in result_slices(res_file, begin=cut):
             columns = _fast_columns(entries, with_score=True)
             if columns is None:
                 return None
@@ -187,7 +177,7 @@ def _raw_tail_columns(res_file: str, cut: int) -> Optional[dict]:
             if img_ids is None or cat_ids is None:
                 return None
             parts.append(dict(columns, img_ids=img_ids, cat_ids=cat_ids))
-    except _NotSliceable:
+    except NotSliceable:
         return None
     return _concat(parts)
 
@@ -204,14 +194,7 @@ def _split_point(gt_file: str, res_file: str) -> Optional[Tuple[int, int]]:
         return None
     if res_size < _FORK_MIN_BYTES or not spare_cpu():
         return None
-    target = max(res_size - gt_size, 0) // 2
-    with open(res_file, 'rb') as f:
-        f.seek(target)
-        window = bytearray(f.read(_BLOCK_BYTES))
-    end, cut = _last_entry_bounds(window, 0, len(window))
-    if not cut:
-        return None
-    return target + end, target + cut
+    return entry_bounds_after(res_file, max(res_size - gt_size, 0) // 2)
 
 
 def read_json(path: str):
@@ -221,121 +204,12 @@ def read_json(path: str):
     return _parse(data, path)
 
 
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """No cyclic garbage collection inside (JSON values have no cycles)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def _parse(data: bytes, path: str):
-    with _gc_paused():
+    with gc_paused():
         try:
             return orjson.loads(data)
         except orjson.JSONDecodeError as err:
             raise ValueError(f'{path} is not valid JSON: {err}') from None
-
-
-def _result_slices(res_file: str, begin: int = 0, end: Optional[int] = None,
-                   start: int = 0) -> Iterator[Tuple[int, list]]:
-    """``(position of the first entry, entries)`` of a results file, a
-    slice of whole entries at a time (see the module docstring): the
-    entries in bytes ``begin:end`` (between entries), the first of them
-    being entry ``start``.
-
-    Raises:
-        _NotSliceable: When the file is not a bare list or a slice does not
-            parse: the caller parses the whole file instead.
-    """
-    for text in _entry_texts(res_file, begin, end):
-        with _gc_paused():
-            try:
-                entries = orjson.loads(text)
-            except orjson.JSONDecodeError:
-                raise _NotSliceable from None
-        yield start, entries
-        start += len(entries)
-
-
-class _NotSliceable(Exception):
-    """The file is not a bare list of entries: parse it whole."""
-
-
-def _entry_texts(path: str, begin: int = 0,
-                 end: Optional[int] = None) -> Iterator[memoryview]:
-    """JSON arrays of consecutive whole entries of a top-level list, from
-    its start (``begin`` 0) or from the entry at byte ``begin``, up to its
-    end or to byte ``end`` (just after an entry).
-
-    One buffer is reused: ``[``, the entries, and a ``]`` written over the
-    separator after the last whole one (each text is valid until the next
-    is asked for). Fresh buffers per slice would cost a page fault per
-    4 KiB every time.
-    """
-    with open(path, 'rb') as f:
-        f.seek(begin)
-        left = math.inf if end is None else end - begin  # bytes to read
-        head = f.read(min(_BLOCK_BYTES, left))
-        left -= len(head)
-        if not begin:
-            head = head.lstrip()
-            if not head.startswith(b'['):
-                raise _NotSliceable
-            if head[1:].lstrip().startswith(b']'):
-                raise _NotSliceable  # empty (or malformed): parse it whole
-            head = head[1:]
-        buf = bytearray(2 * max(_BLOCK_BYTES, len(head)) + 2)
-        buf[0] = ord('[')
-        filled = len(head)  # bytes after the '['
-        buf[1:1 + filled] = head
-        del head
-        while True:
-            if len(buf) - 1 - filled < _BLOCK_BYTES:  # an entry > a block
-                grown = bytearray(2 * len(buf))
-                grown[:1 + filled] = buf[:1 + filled]
-                buf = grown
-            read = f.readinto(memoryview(buf)[1 + filled:1 + filled +
-                                              min(_BLOCK_BYTES, left)])
-            filled += read
-            left -= read
-            if not read:
-                if end is not None:  # the list goes on: close it here
-                    buf[1 + filled] = ord(']')
-                    filled += 1
-                yield memoryview(buf)[:1 + filled]  # ends with the ']'
-                return
-            end_, cut = _last_entry_bounds(buf, 1, 1 + filled)
-            if cut:
-                separator = buf[end_]
-                buf[end_] = ord(']')
-                yield memoryview(buf)[:end_ + 1]
-                buf[end_] = separator
-                rest = buf[cut:1 + filled]
-                buf[1:1 + len(rest)] = rest
-                filled = len(rest)
-
-
-def _last_entry_bounds(text: bytearray, lo: int,
-                       hi: int) -> Tuple[int, int]:
-    """``(end, start)`` in ``text[lo:hi]``: the last ``{`` preceded by
-    ``}`` and ``,`` (whitespace between) starts an entry at ``start``, the
-    one before ends at ``end`` (its ``}``); ``(0, 0)`` if there is none."""
-    search_end = hi
-    while True:
-        pos = text.rfind(b'{', lo, search_end)
-        if pos <= lo:
-            return 0, 0
-        base = max(lo, pos - 64)
-        before = text[base:pos].rstrip()
-        closed = before[:-1].rstrip()
-        if before.endswith(b',') and closed.endswith(b'}'):
-            return base + len(closed), pos
-        search_end = pos
 
 
 def results_list(res, res_file: str) -> list:
