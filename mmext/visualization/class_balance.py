@@ -8,6 +8,7 @@ from mmext.datasets.functional import (RepeatFactors,
                                        balanced_class_frequency,
                                        expected_repeats)
 from .table import format_table
+from .writers import new_figure, save_figure
 
 CLASS_BALANCE_HEADER = ('category', 'images', 'freq f(c)', 'repeat r(c)',
                         'freq after')
@@ -68,16 +69,11 @@ def plot_class_balance(class_names: Sequence[str], rf: RepeatFactors,
     Returns:
         str: ``out_file``.
     """
-    # Imported here: building a data set must not pull in matplotlib.
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-
     after = balanced_class_frequency(rf, expected_repeats(
         rf.image_repeat, rounding))
     x = np.arange(len(class_names))
     width = 0.4
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.3 * len(x) + 2), 4.5))
+    fig, ax = new_figure(figsize=(max(6.0, 0.3 * len(x) + 2), 4.5))
     ax.bar(x - width / 2, rf.category_freq, width, label='before')
     ax.bar(x + width / 2, after, width, label=f'after ({rounding})')
     ax.set_xticks(x)
@@ -87,6 +83,5 @@ def plot_class_balance(class_names: Sequence[str], rf: RepeatFactors,
                  f'{expected_repeats(rf.image_repeat, rounding).sum():.0f}')
     ax.legend()
     fig.tight_layout()
-    fig.savefig(out_file, dpi=100)
-    plt.close(fig)
+    save_figure(fig, out_file)
     return out_file

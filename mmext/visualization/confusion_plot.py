@@ -4,7 +4,7 @@ from typing import Sequence
 import numpy as np
 
 from mmext.evaluation.functional.confusion import normalize_rows
-from .writers import atomic_path, write_json
+from .writers import new_figure, save_figure, text_width_in, write_json
 
 
 def plot_confusion_matrix(matrix: np.ndarray, class_names: Sequence[str],
@@ -22,9 +22,6 @@ def plot_confusion_matrix(matrix: np.ndarray, class_names: Sequence[str],
         out_file (str): PNG path; its folder must exist.
         title (str): Figure title.
     """
-    import matplotlib
-    matplotlib.use('Agg')  # headless: servers and CI have no display
-    import matplotlib.pyplot as plt
 
     counts = np.asarray(matrix)
     names = list(class_names) + ['background']
@@ -36,37 +33,39 @@ def plot_confusion_matrix(matrix: np.ndarray, class_names: Sequence[str],
     names = [n for n, keep in zip(names, shown) if keep]
     k = len(names)
     percent = normalize_rows(counts) * 100
-    # at least 6 inches so that one or two classes stay readable, at most
-    # 20 (COCO's 81 rows at 6-pt labels) so that the PNG stays small
-    side = min(max(6.0, 0.45 * k + 2.5), 20.0)
-    fig, ax = plt.subplots(figsize=(side + 1.5, side), dpi=100)
-    try:
-        im = ax.imshow(percent, cmap='Blues', vmin=0, vmax=100)
-        cbar = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-        cbar.set_label('% of the GT row')
-        ax.set_xticks(range(k))
-        ax.set_yticks(range(k))
-        fontsize = 10 if k <= 12 else 8 if k <= 30 else 6
-        ax.set_xticklabels(names, rotation=45, ha='right',
-                           rotation_mode='anchor', fontsize=fontsize)
-        ax.set_yticklabels(names, fontsize=fontsize)
-        ax.set_xlabel('predicted class')
-        ax.set_ylabel('ground-truth class')
-        if k <= 31:
-            for i in range(k):
-                for j in range(k):
-                    if counts[i, j] == 0:
-                        continue
-                    color = 'white' if percent[i, j] > 55 else 'black'
-                    ax.text(j, i, f'{percent[i, j]:.0f}%\n{counts[i, j]}',
-                            ha='center', va='center', color=color,
-                            fontsize=max(fontsize - 2, 5))
-        ax.set_title(title or 'Confusion matrix (rows: GT, normalised)')
-        fig.tight_layout()
-        with atomic_path(out_file) as tmp:
-            fig.savefig(tmp, format='png')
-    finally:
-        plt.close(fig)
+    fontsize = 10 if k <= 12 else 8 if k <= 30 else 6
+    # the layout is computed, not fitted by tight_layout (half a second at
+    # 81 classes): a square matrix of at least 4.5 inches (one or two
+    # classes stay readable) and at most 16 (COCO's 81 rows at 6-pt
+    # labels, 14 pt a row), margins from the longest class name
+    side = min(max(4.5, 0.2 * k), 16.0)
+    label = text_width_in(names, fontsize) + 0.1
+    left = label + 0.55  # tick labels, axis label
+    bottom = label * 0.71 + 0.55  # tick labels at 45 degrees, axis label
+    top, right = 0.5, 1.1  # title; colour bar with its labels
+    width, height = left + side + right, bottom + side + top
+    fig, ax = new_figure(figsize=(width, height), dpi=100)
+    ax.set_position([left / width, bottom / height, side / width,
+                     side / height])
+    cax = fig.add_axes([(left + side + 0.15) / width, bottom / height,
+                        0.2 / width, side / height])
+    im = ax.imshow(percent, cmap='Blues', vmin=0, vmax=100, aspect='auto')
+    fig.colorbar(im, cax=cax).set_label('% of the GT row')
+    ax.set_xticks(range(k))
+    ax.set_yticks(range(k))
+    ax.set_xticklabels(names, rotation=45, ha='right',
+                       rotation_mode='anchor', fontsize=fontsize)
+    ax.set_yticklabels(names, fontsize=fontsize)
+    ax.set_xlabel('predicted class')
+    ax.set_ylabel('ground-truth class')
+    if k <= 31:
+        for i, j in zip(*np.nonzero(counts)):
+            color = 'white' if percent[i, j] > 55 else 'black'
+            ax.text(j, i, f'{percent[i, j]:.0f}%\n{counts[i, j]}',
+                    ha='center', va='center', color=color,
+                    fontsize=max(fontsize - 2, 5))
+    ax.set_title(title or 'Confusion matrix (rows: GT, normalised)')
+    save_figure(fig, out_file)
 
 
 def write_confusion_matrix(json_file: str, png_file: str,

@@ -9,7 +9,7 @@ import numpy as np
 from mmext.evaluation.functional.multilabel_curves import (mean_pr_curve,
                                                            mean_roc_curve,
                                                            multilabel_curves)
-from .writers import atomic_path
+from .writers import new_figure, save_figure
 
 __all__ = ['write_multilabel_curves']
 
@@ -72,35 +72,27 @@ def _plot(out_file: str, lines: List[tuple], mean: Optional[tuple],
           xlabel: str, ylabel: str, title: str, diagonal: bool) -> None:
     """One figure: thin per-class lines, a bold mean line, legend outside;
     written atomically (never a partial PNG)."""
-    import matplotlib
-    matplotlib.use('Agg')  # headless: servers and CI have no display
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 6), dpi=100)
-    try:
-        show_legend = len(lines) <= _MAX_LEGEND_CLASSES
-        for label, x, y in lines:
-            # ROC: linear between thresholds (the trapezoid AUC measures);
-            # PR: a point's precision holds back to the previous recall
-            ax.plot(x, y, linewidth=1, alpha=0.8,
-                    drawstyle='default' if diagonal else 'steps-pre',
-                    label=label if show_legend else None)
-        if mean is not None:
-            ax.plot(mean[1], mean[2], color='black', linewidth=2.5,
-                    label=mean[0])
-        if diagonal:
-            ax.plot([0, 1], [0, 1], color='grey', linestyle=':',
-                    linewidth=1)
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel(ylabel)
-        ax.set_xlim(0, 1)
-        ax.set_ylim(0, 1.02)
-        ax.grid(alpha=0.3)
-        ax.set_title(title if show_legend else
-                     f'{title}; {len(lines)} classes, legend: mean only')
-        ax.legend(loc='center left', bbox_to_anchor=(1.0, 0.5),
-                  fontsize='small')
-        with atomic_path(out_file) as tmp:
-            fig.savefig(tmp, format='png', bbox_inches='tight')
-    finally:
-        plt.close(fig)
+    fig, ax = new_figure(figsize=(8, 6), dpi=100)
+    show_legend = len(lines) <= _MAX_LEGEND_CLASSES
+    for label, x, y in lines:
+        # ROC: linear between thresholds (the trapezoid AUC measures);
+        # PR: a point's precision holds back to the previous recall
+        ax.plot(x, y, linewidth=1, alpha=0.8,
+                drawstyle='default' if diagonal else 'steps-pre',
+                label=label if show_legend else None)
+    if mean is not None:
+        ax.plot(mean[1], mean[2], color='black', linewidth=2.5,
+                label=mean[0])
+    if diagonal:
+        ax.plot([0, 1], [0, 1], color='grey', linestyle=':',
+                linewidth=1)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.set_title(title if show_legend else
+                 f'{title}; {len(lines)} classes, legend: mean only')
+    ax.legend(loc='center left', bbox_to_anchor=(1.0, 0.5),
+              fontsize='small')
+    save_figure(fig, out_file, bbox_inches='tight')

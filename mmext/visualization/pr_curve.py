@@ -8,7 +8,7 @@ import numpy as np
 
 from mmext.evaluation.functional import (COCO_RECALL_THRS,
                                          interpolated_precision)
-from .writers import atomic_path, write_json
+from .writers import new_figure, save_figure, write_json
 
 
 def envelope_curve(recall: np.ndarray, precision: np.ndarray,
@@ -63,32 +63,24 @@ def plot_pr_curves(curves: Dict[str, Dict[str, np.ndarray]],
         mean (dict, optional): ``recall``, ``precision`` and optional ``ap``
             of a mean curve, drawn bold in black.
     """
-    import matplotlib
-    matplotlib.use('Agg')  # headless: servers and CI have no display
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 6), dpi=100)
-    try:
-        for name, c in curves.items():
-            ax.plot(c['recall'], c['precision'], linewidth=1,
-                    label=_label(name, c.get('ap')))
-        if mean is not None and len(mean['recall']):
-            ax.plot(mean['recall'], mean['precision'], color='black',
-                    linewidth=3, label=_label('mean', mean.get('ap')))
-        ax.set_xlabel('recall')
-        ax.set_ylabel('precision')
-        ax.set_xlim(0, 1)
-        ax.set_ylim(0, 1.02)
-        ax.grid(alpha=0.3)
-        if title:
-            ax.set_title(title)
-        if ax.lines:
-            ax.legend(loc='center left', bbox_to_anchor=(1.0, 0.5),
-                      fontsize='small', ncol=1 + len(ax.lines) // 30)
-        with atomic_path(out_file) as tmp:
-            fig.savefig(tmp, format='png', bbox_inches='tight')
-    finally:
-        plt.close(fig)
+    fig, ax = new_figure(figsize=(8, 6), dpi=100)
+    for name, c in curves.items():
+        ax.plot(c['recall'], c['precision'], linewidth=1,
+                label=_label(name, c.get('ap')))
+    if mean is not None and len(mean['recall']):
+        ax.plot(mean['recall'], mean['precision'], color='black',
+                linewidth=3, label=_label('mean', mean.get('ap')))
+    ax.set_xlabel('recall')
+    ax.set_ylabel('precision')
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    if title:
+        ax.set_title(title)
+    if ax.lines:
+        ax.legend(loc='center left', bbox_to_anchor=(1.0, 0.5),
+                  fontsize='small', ncol=1 + len(ax.lines) // 30)
+    save_figure(fig, out_file, bbox_inches='tight')
 
 
 def _label(name: str, ap: Optional[float]) -> str:

@@ -14,7 +14,7 @@ from typing import Dict, Optional
 
 import numpy as np
 
-from .greedy_match import PairIoU, greedy_match, pair_ious, rank_in_image
+from .greedy_match import PairIoU, greedy_match, pair_ious
 from .grouping import score_order
 from .pr import best_f1_threshold, f1_score
 from .records import DetectionArrays
@@ -40,7 +40,7 @@ def true_positives(arrays: DetectionArrays, iou_thr: float = 0.5,
     n = p.num_dets
     labels = np.asarray(arrays.det_labels, np.int64)
     gt_labels = np.asarray(arrays.gt_labels, np.int64)
-    rank, _ = rank_in_image(arrays.det_scores, arrays.det_imgs)
+    rank = p.det_rank
     same = labels[p.det] == gt_labels[p.gt]
     match = greedy_match(rank, p.det[same], p.gt[same], p.iou[same], iou_thr,
                          n, len(gt_labels))

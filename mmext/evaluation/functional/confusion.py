@@ -49,8 +49,7 @@ from typing import Optional
 
 import numpy as np
 
-from .greedy_match import (PairIoU, boxes_xyxy, greedy_match, pair_ious,
-                           rank_in_image)
+from .greedy_match import PairIoU, boxes_xyxy, greedy_match, pair_ious
 from .iou import paired_box_iou
 from .records import DetectionArrays
 
@@ -131,8 +130,7 @@ def confusion_matrix(arrays: DetectionArrays,
     keep, p = _kept_pairs(arrays, score_thr, pairs)
     n = len(keep)
     labels = np.asarray(arrays.det_labels, np.int64)[keep]
-    rank, _ = rank_in_image(np.asarray(arrays.det_scores)[keep],
-                            np.asarray(arrays.det_imgs)[keep])
+    rank = p.det_rank
     gt_labels = np.asarray(arrays.gt_labels, np.int64)
     num_gts = len(gt_labels)
     regular = ~(np.asarray(arrays.gt_crowd, bool) |

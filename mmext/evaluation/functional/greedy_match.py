@@ -12,7 +12,8 @@ from typing import Tuple
 
 import numpy as np
 
-from .grouping import group_rank, same_group_pairs, stable_argsort_int
+from .grouping import (group_rank, same_group_pairs, stable_argsort,
+                       stable_argsort_int)
 from .iou import paired_crowd_iou_xywh, xyxy_to_xywh
 from .records import DetectionArrays
 
@@ -25,7 +26,7 @@ def rank_in_image(scores: np.ndarray, imgs: np.ndarray) -> Tuple[
         tuple: ``global_rank`` (``(N,)`` int64, unique: the position in that
         order) and ``rank`` (``(N,)`` int64, position within its image).
     """
-    order = np.argsort(-np.asarray(scores, np.float64), kind='stable')
+    order = stable_argsort(-np.asarray(scores, np.float64))
     order = order[stable_argsort_int(np.asarray(imgs, np.int64)[order])]
     global_rank = np.empty(len(scores), dtype=np.int64)
     global_rank[order] = np.arange(len(scores))
@@ -69,6 +70,12 @@ class PairIoU:
         region_gt (np.ndarray): ``(R,)`` ignore-region GT.
         region_iou (np.ndarray): ``(R,)`` intersection over detection area.
         num_dets (int): Number of detections indexed.
+        det_rank (np.ndarray): ``(N,)`` unique rank of each detection in
+            the matching order (image, score descending, input order), as
+            :func:`rank_in_image`; shared so that each analysis need not
+            sort 500k scores again.
+        img_rank (np.ndarray): ``(N,)`` position of each detection among
+            all detections of its image (before any :meth:`select`).
     """
     det: np.ndarray
     gt: np.ndarray
@@ -77,21 +84,25 @@ class PairIoU:
     region_gt: np.ndarray
     region_iou: np.ndarray
     num_dets: int
+    det_rank: np.ndarray
+    img_rank: np.ndarray
 
     def select(self, keep: np.ndarray) -> 'PairIoU':
         """The pairs of the detections where ``keep`` (bool ``(N,)``) is
-        True, detections renumbered ``0..keep.sum() - 1`` in order."""
+        True, detections renumbered ``0..keep.sum() - 1`` in order (their
+        ranks are kept: still unique and in the same order)."""
         new = np.cumsum(keep) - 1
         a = keep[self.det]
         b = keep[self.region_det]
         return PairIoU(new[self.det[a]], self.gt[a], self.iou[a],
                        new[self.region_det[b]], self.region_gt[b],
-                       self.region_iou[b], int(keep.sum()))
+                       self.region_iou[b], int(keep.sum()),
+                       self.det_rank[keep], self.img_rank[keep])
 
 
 def pair_ious(arrays: DetectionArrays) -> PairIoU:
     """All same-image (detection, GT) pairs of ``arrays`` that overlap
-    (IoU > 0), with their IoU."""
+    (IoU > 0), with their IoU, and the detections' ranks."""
     det_imgs = np.asarray(arrays.det_imgs, np.int64)
     gt_imgs = np.asarray(arrays.gt_imgs, np.int64)
     det_xywh = boxes_xywh(arrays.det_boxes, arrays.box_format)
@@ -114,7 +125,8 @@ def pair_ious(arrays: DetectionArrays) -> PairIoU:
             d, g = d[side > 0], g[side > 0]
         out += [d, g, paired_crowd_iou_xywh(det_xywh[d], gt_xywh[g],
                                             np.full(len(d), crowd))]
-    return PairIoU(*out, num_dets=len(det_imgs))
+    return PairIoU(*out, len(det_imgs),
+                   *rank_in_image(arrays.det_scores, det_imgs))
 
 
 def greedy_match(det_rank: np.ndarray, det_idx: np.ndarray,
@@ -135,14 +147,35 @@ def greedy_match(det_rank: np.ndarray, det_idx: np.ndarray,
     Returns:
         np.ndarray: ``(N,)`` int64 matched GT of each detection, -1 if none.
     """
-    match = np.full(num_dets, -1, dtype=np.int64)
     keep = iou >= iou_thr
-    d, g, v = det_idx[keep], gt_idx[keep], iou[keep]
-    # candidates of one detection contiguous, its preferred GT last:
-    # highest IoU, then the GT listed first
-    srt = np.lexsort((-g, v, det_rank[d]))
-    dkey, g = det_rank[d][srt], g[srt]
-    d = d[srt]
+    return greedy_match_sorted(*sort_candidates(
+        det_rank, det_idx[keep], gt_idx[keep], iou[keep])[:3], num_dets,
+        num_gts)
+
+
+def sort_candidates(det_rank: np.ndarray, det_idx: np.ndarray,
+                    gt_idx: np.ndarray, iou: np.ndarray) -> Tuple[
+                        np.ndarray, ...]:
+    """Candidate pairs in the order :func:`greedy_match_sorted` takes:
+    grouped by detection in rank order, its preferred GT last (highest
+    IoU, then the GT listed first). A subset keeps the order, so pairs
+    sorted once serve every IoU threshold.
+
+    Returns:
+        tuple: ``det_idx``, ``gt_idx``, ``det_rank`` of each pair and
+        ``iou``, sorted.
+    """
+    srt = np.lexsort((-gt_idx, iou, det_rank[det_idx]))
+    d = det_idx[srt]
+    return d, gt_idx[srt], det_rank[d], iou[srt]
+
+
+def greedy_match_sorted(d: np.ndarray, g: np.ndarray, dkey: np.ndarray,
+                        num_dets: int, num_gts: int) -> np.ndarray:
+    """:func:`greedy_match` of pairs above the threshold, sorted by
+    :func:`sort_candidates`: ``d`` detection, ``g`` GT, ``dkey`` the
+    detection's rank."""
+    match = np.full(num_dets, -1, dtype=np.int64)
     big = np.iinfo(np.int64).max
     top = np.full(num_gts, big)
     while len(dkey):
