@@ -148,7 +148,7 @@ def test_string_ids_and_results_in_a_dict(tmp_path, split):
     assert_scene_arrays(arrays, s)
 
 
-def test_area_defaults_to_the_box_and_is_checked(tmp_path):
+def test_area_defaults_to_the_box_and_is_checked(tmp_path, split):
     s = random_scene(3, num_images=4, num_classes=2)
     gt, res = write_scene(s, tmp_path)
     data = json.loads(open(gt).read())
@@ -195,7 +195,7 @@ def test_errors_name_the_entry_in_any_slice(tmp_path, monkeypatch, field,
         load_coco_detections(gt, res)
 
 
-def test_bad_files_are_named(tmp_path):
+def test_bad_files_are_named(tmp_path, split):
     s = random_scene(5, num_images=3, num_classes=2)
     gt, res = write_scene(s, tmp_path)
     (tmp_path / 'bad.json').write_text('[{"image_id": 1,')
@@ -210,7 +210,7 @@ def test_bad_files_are_named(tmp_path):
         load_coco_detections(bad, res)
 
 
-def test_garbage_collector_state_is_restored(tmp_path):
+def test_garbage_collector_state_is_restored(tmp_path, split):
     s = random_scene(6, num_images=3, num_classes=2)
     gt, res = write_scene(s, tmp_path)
     assert gc.isenabled()

@@ -2,11 +2,13 @@
 what comes back, and that a failing or abandoned child gives None or is
 killed, never leaving a process behind."""
 import os
+import threading
 import time
 
 import numpy as np
 import pytest
 
+from mmext.evaluation import forked_arrays
 from mmext.evaluation.forked_arrays import ForkedArrays
 
 
@@ -52,3 +54,23 @@ def test_closing_kills_a_running_child():
     assert time.monotonic() - start < 10
     with pytest.raises(ChildProcessError):  # reaped: no zombie left
         os.waitpid(pid, os.WNOHANG)
+
+
+def test_no_spare_cpu_with_other_threads_or_one_cpu(monkeypatch):
+    monkeypatch.setattr(os, 'getloadavg', lambda: (0.0, 0.0, 0.0))
+    monkeypatch.setattr(os, 'sched_getaffinity', lambda pid: {0, 1})
+    assert forked_arrays.spare_cpu()
+    monkeypatch.setattr(os, 'getloadavg', lambda: (1.6, 0.0, 0.0))
+    assert not forked_arrays.spare_cpu()  # the other CPU is busy
+    monkeypatch.setattr(os, 'getloadavg', lambda: (0.0, 0.0, 0.0))
+    monkeypatch.setattr(os, 'sched_getaffinity', lambda pid: {0})
+    assert not forked_arrays.spare_cpu()
+    monkeypatch.setattr(os, 'sched_getaffinity', lambda pid: {0, 1})
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        assert not forked_arrays.spare_cpu()
+    finally:
+        stop.set()
+        thread.join()

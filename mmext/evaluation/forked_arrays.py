@@ -15,6 +15,7 @@ import json
 import os
 import signal
 import struct
+import threading
 from typing import Callable, Dict, Optional
 
 import numpy as np
@@ -24,10 +25,11 @@ _LENGTH = struct.Struct('<Q')
 
 def spare_cpu() -> bool:
     """Whether a forked child would run beside this process: fork exists,
+    no other Python thread runs (one might hold a lock the child needs),
     this process may use several CPUs, and the load average leaves one
     free (on a busy machine the child would only queue, and its page
     copying would cost more than it saves)."""
-    if not hasattr(os, 'fork'):
+    if not hasattr(os, 'fork') or threading.active_count() > 1:
         return False
     try:
         cpus = len(os.sched_getaffinity(0))
