@@ -109,20 +109,21 @@ def pair_ious(arrays: DetectionArrays) -> PairIoU:
     gt_xywh = boxes_xywh(arrays.gt_boxes, arrays.box_format)
     region = np.asarray(arrays.gt_ignore, bool) | np.asarray(
         arrays.gt_crowd, bool)
+    # per axis: contiguous low and high ends, the high end as pycocotools
+    # sums it (w + x), so the overlaps below have the same zeros as its IoU
+    ends = [(np.ascontiguousarray(b[:, axis]), b[:, axis + 2] + b[:, axis])
+            for b in (det_xywh, gt_xywh) for axis in (0, 1)]
     out = []
     for members, crowd in ((np.flatnonzero(~region), False),
                            (np.flatnonzero(region), True)):
         d, j = same_group_pairs(det_imgs, gt_imgs[members])
         g = members[j]
         # most pairs of an image do not overlap: drop them axis by axis
-        # (the same sums as pycocotools' IoU, so the same zeros) before the
-        # full IoU
-        for axis in (0, 1):
-            lo_d, lo_g = det_xywh[d, axis], gt_xywh[g, axis]
-            side = np.minimum(det_xywh[d, axis + 2] + lo_d,
-                              gt_xywh[g, axis + 2] + lo_g) - np.maximum(
-                                  lo_d, lo_g)
-            d, g = d[side > 0], g[side > 0]
+        # before the full IoU
+        for (lo_d, hi_d), (lo_g, hi_g) in zip(ends[:2], ends[2:]):
+            overlap = np.minimum(hi_d[d], hi_g[g]) > np.maximum(lo_d[d],
+                                                                 lo_g[g])
+            d, g = d[overlap], g[overlap]
         out += [d, g, paired_crowd_iou_xywh(det_xywh[d], gt_xywh[g],
                                             np.full(len(d), crowd))]
     return PairIoU(*out, len(det_imgs),
