@@ -73,7 +73,8 @@ def plot_confidence_curves(curves: dict, class_names: Sequence[str],
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1.02)
         ax.grid(alpha=0.3)
-        ax.set_title(f'{label}-confidence curve')
+        # y given: matplotlib skips measuring every tick label to place it
+        ax.set_title(f'{label}-confidence curve', y=1)
     axes[2].legend(loc='center left', bbox_to_anchor=(1.0, 0.5),
                    fontsize=_LEGEND_FONTSIZE)
     fig.suptitle(f"Best mean F1 {best['f1']:.3f} at confidence "

@@ -76,7 +76,8 @@ def plot_confusion_matrix(matrix: np.ndarray, class_names: Sequence[str],
             ax.text(j, i, f'{percent[i, j]:.0f}%\n{counts[i, j]}',
                     ha='center', va='center', color=color,
                     fontsize=max(fontsize - 2, 5))
-    ax.set_title(title or 'Confusion matrix (rows: GT, normalised)')
+    # y given: matplotlib skips measuring every tick label to place it
+    ax.set_title(title or 'Confusion matrix (rows: GT, normalised)', y=1)
     save_figure(fig, out_file)
 
 

@@ -88,7 +88,7 @@ class _Scene:
         self.ap_rank = np.empty(n, np.int64)
         self.ap_rank[ap_order] = np.arange(n)
         # detections by (class, AP rank): the AP order of every class
-        self.by_class = np.lexsort((self.ap_rank, self.labels))
+        self.by_class = ap_order[stable_argsort_int(self.labels[ap_order])]
         self.class_key = (self.labels * n + self.ap_rank)[self.by_class]
         self.num_classes = int(arrays.num_classes)
         self.bg_thr = bg_thr
