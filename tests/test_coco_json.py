@@ -4,6 +4,7 @@ import contextlib
 import gc
 import io
 import json
+import os
 
 import numpy as np
 import pytest
@@ -222,3 +223,17 @@ def test_garbage_collector_state_is_restored(tmp_path, split):
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_no_child_to_spare_parses_all_in_the_parent(tmp_path, monkeypatch):
+    s = random_scene(7, num_images=6, num_classes=3)
+    gt, res = write_scene(s, tmp_path)
+    monkeypatch.setattr(coco_json, '_FORK_MIN_BYTES', 0)
+    monkeypatch.setattr(coco_json, 'spare_cpu', lambda: True)
+
+    def no_fork():
+        raise BlockingIOError(11, 'Resource temporarily unavailable')
+
+    monkeypatch.setattr(os, 'fork', no_fork)
+    arrays, _ = load_coco_detections(gt, res)
+    assert_scene_arrays(arrays, s)

@@ -84,9 +84,13 @@ def _load(gt_file: str, res_file: str) -> Tuple[DetectionArrays, List[str]]:
     # a large results file: its tail is parsed in a child meanwhile
     split = _split_point(gt_file, res_file)
     with contextlib.ExitStack() as stack:
-        tail = None if split is None else stack.enter_context(
-            ForkedArrays(functools.partial(_raw_tail_columns, res_file,
-                                           split[1])))
+        tail = None
+        if split is not None:
+            try:
+                tail = stack.enter_context(ForkedArrays(functools.partial(
+                    _raw_tail_columns, res_file, split[1])))
+            except OSError:  # no process to spare: all of it here
+                split = None
         gt = read_json(gt_file)
         try:
             img_ids, cats = _images_and_categories(gt)

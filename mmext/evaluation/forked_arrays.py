@@ -52,11 +52,19 @@ class ForkedArrays:
 
     Always :meth:`close` it (a ``with`` block does): a child still running
     is killed then, and every child is reaped.
+
+    Raises:
+        OSError: When no child can be started (the caller does the work).
     """
 
     def __init__(self, fn: Callable[[], Optional[Dict[str, np.ndarray]]]):
         read_end, write_end = os.pipe()
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError:  # no process to spare (limits, memory)
+            os.close(read_end)
+            os.close(write_end)
+            raise
         if pid == 0:  # the child: never returns into the caller's code
             code = 1
             try:
