@@ -57,12 +57,13 @@ def test_closing_kills_a_running_child():
 
 
 def test_no_spare_cpu_with_other_threads_or_one_cpu(monkeypatch):
-    monkeypatch.setattr(os, 'getloadavg', lambda: (0.0, 0.0, 0.0))
+    running = [1.0]  # this process alone
+    monkeypatch.setattr(forked_arrays, '_running_tasks', lambda: running[0])
     monkeypatch.setattr(os, 'sched_getaffinity', lambda pid: {0, 1})
     assert forked_arrays.spare_cpu()
-    monkeypatch.setattr(os, 'getloadavg', lambda: (1.6, 0.0, 0.0))
+    running[0] = 2.0
     assert not forked_arrays.spare_cpu()  # the other CPU is busy
-    monkeypatch.setattr(os, 'getloadavg', lambda: (0.0, 0.0, 0.0))
+    running[0] = 1.0
     monkeypatch.setattr(os, 'sched_getaffinity', lambda pid: {0})
     assert not forked_arrays.spare_cpu()
     monkeypatch.setattr(os, 'sched_getaffinity', lambda pid: {0, 1})
@@ -74,3 +75,7 @@ def test_no_spare_cpu_with_other_threads_or_one_cpu(monkeypatch):
     finally:
         stop.set()
         thread.join()
+
+
+def test_running_tasks_count_this_process():
+    assert forked_arrays._running_tasks() >= 1

@@ -26,21 +26,30 @@ _LENGTH = struct.Struct('<Q')
 def spare_cpu() -> bool:
     """Whether a forked child would run beside this process: fork exists,
     no other Python thread runs (one might hold a lock the child needs),
-    this process may use several CPUs, and the load average leaves one
-    free (on a busy machine the child would only queue, and its page
-    copying would cost more than it saves)."""
+    this process may use several CPUs and one of them is idle now (on a
+    busy machine the child would only queue, and its page copying would
+    cost more than it saves)."""
     if not hasattr(os, 'fork') or threading.active_count() > 1:
         return False
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         cpus = os.cpu_count() or 1
+    return cpus > 1 and _running_tasks() < cpus - 0.5
+
+
+def _running_tasks() -> float:
+    """Tasks running or runnable now, this one included (Linux), else the
+    1-minute load average (about as many)."""
     try:
-        load = os.getloadavg()[0]
+        with open('/proc/loadavg') as f:
+            return float(f.read().split()[3].split('/')[0])
+    except (OSError, IndexError, ValueError):
+        pass
+    try:
+        return os.getloadavg()[0]
     except (AttributeError, OSError):  # unknown: assume no other work
-        load = 1.0
-    # this process itself counts about 1
-    return cpus > 1 and load < cpus - 0.5
+        return 1.0
 
 
 class ForkedArrays:
