@@ -98,7 +98,9 @@ def candidate_pairs(det_keys: np.ndarray, det_xywh: np.ndarray,
     iou = paired_crowd_iou_xywh(det_xywh[det], gt_xywh[gt], gt_iscrowd[gt])
     close = iou >= min_thr
     det, gt, iou = det[close], gt[close], iou[close]
-    order = np.lexsort((gt, iou, det))
+    # pairs come by detection, GTs ascending within one: a stable sort by
+    # (detection, IoU) keeps that GT order among equal IoUs
+    order = np.lexsort((iou, det))
     return det[order], gt[order], iou[order]
 
 
