@@ -21,7 +21,9 @@ default, is full size; ``--quick`` is a smoke run at small sizes):
     summarize for each peer. Peak memory is the process's peak RSS (the
     larger of parent and child where mmext forks one to parse half the
     results, see ``mmext.evaluation.coco_json``); ``ours_cpu_s`` and
-    ``peer_cpu_s`` are user + sys seconds, children included;
+    ``peer_cpu_s`` are user + sys seconds, children included. mmext's
+    modules are byte-compiled first, as installed packages (the peers')
+    are (:func:`byte_compile_mmext`);
   - ``memory``: already parsed. Peers get the GT dict and the results list
     (``COCO(dict)`` or ``COCO()`` + ``createIndex()`` for pycocotools, then
     ``loadRes(list)``); mmext gets flat arrays (``coco_eval``). Peak memory
@@ -235,6 +237,16 @@ with open(out, 'w') as f:
 """.format(bench_dir=osp.dirname(osp.abspath(__file__)))
 
 
+def byte_compile_mmext() -> None:
+    """mmext's modules byte-compiled, as ``pip install`` leaves a package
+    and as the peers are: an editable install run with
+    ``PYTHONDONTWRITEBYTECODE=1`` would otherwise compile some 200 KB of
+    source in every ``files`` run (Python still reads existing ``.pyc``
+    files then, and recompiles any whose source changed)."""
+    import compileall
+    compileall.compile_dir(osp.join(REPO, 'mmext'), quiet=1)
+
+
 def run_process(cmd) -> dict:
     """Run ``cmd`` to its end: wall seconds and the process's peak RSS."""
     start = time.perf_counter()
@@ -375,6 +387,7 @@ def bench_coco(session, scene, forms, peers) -> list:
         except ImportError as e:
             print(f'skipping {peer}: not installed ({e})')
     lines = []
+    byte_compile_mmext()
     with tempfile.TemporaryDirectory() as tmp:
         write_coco_inputs(scene, tmp)
         for form in forms:
@@ -404,6 +417,7 @@ def bench_scaling(args, sizes) -> list:
     """mmext end to end from files at each size: one line per size against
     linear growth from the smallest size, with its peak RSS."""
     runs = {}
+    byte_compile_mmext()
     with harness.Session(args) as session:
         for num_dets in sizes:
             rng = np.random.default_rng(num_dets)
