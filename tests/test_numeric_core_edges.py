@@ -156,11 +156,11 @@ def test_multilabel_topk_ties_take_the_lower_class_index():
 
 def test_multilabel_metrics_keys_support_and_undefined_auc():
     from mmext.evaluation.functional.multilabel import multilabel_metrics
-    scores = np.array([[0.9, 0.2], [0.8, 0.1]])
-    targets = np.array([[1, 0], [1, 0]])  # class 0 all positive, 1 none
+    scores = np.array([[0.9, 0.2], [0.8, 0.1], [0.3, 0.1]])
+    targets = np.array([[1, 0], [1, 0], [1, 0]])  # class 0 all positive
     res = multilabel_metrics(scores, targets)
     assert 'micro-AUC' not in res  # only when asked for
-    assert res['support'].tolist() == [2, 0]
+    assert res['support'].tolist() == [3, 0]  # 2 found, 1 missed
     # no class has both positives and negatives: no AUC anywhere
     assert np.isnan(res['macro-AUC']) and res['AUC-undefined'] == 2
     assert res['mean-best-F1'] == float(np.mean(res['best-F1']))
