@@ -102,4 +102,4 @@ def write_confusion_matrix(json_file: str, png_file: str,
     shown = ', '.join(f'{k} {v}' for k, v in settings.items()
                       if isinstance(v, (int, float)))
     plot_confusion_matrix(matrix, class_names, png_file,
-                          title=f'Confusion matrix ({shown})')
+                          title=f'Confusion matrix ({shown})' if shown else '')

@@ -6,9 +6,9 @@ A detection is a true positive when the one-to-one greedy matching at
 ``iou_thr`` (same class, best score first, :mod:`.greedy_match`) gives it a
 non-ignored GT; an unmatched detection on an ignored GT or crowd region of
 its class (intersection over the detection's area ``>= iou_thr``) is left
-out, as pycocotools does with crowds. At a threshold ``x`` a class keeps its detections
-with ``score >= x``; precision is 1 when none is kept (ultralytics' choice),
-recall and F1 are then 0. The mean curves average the classes that have GT.
+out, as pycocotools does with crowds. At a threshold ``x`` a class keeps
+its detections with ``score >= x``; precision is 1 when none is kept
+(ultralytics' choice), recall and F1 are then 0. The mean curves average the classes that have GT.
 """
 from typing import Dict, Optional
 
