@@ -147,6 +147,7 @@ def test_plain_mmdet_config_runs_through_our_train_tool(tmp_path,
         'default_hooks.checkpoint.type': 'CheckpointHook',
         'default_hooks.checkpoint.save_best': None,
         'custom_imports.imports': [],
+        'custom_hooks': [],
     })
     plain.test_evaluator = plain.val_evaluator
     plain.val_evaluator.pop('classwise', None)

@@ -28,8 +28,11 @@ def run_metrics(work_dir) -> dict:
     """The metrics of the newest test or validation run under
     ``work_dir``: the last record of ``<work_dir>/<timestamp>/<ts>.json``,
     full precision (the log text rounds to 4 digits)."""
-    files = sorted(glob.glob(osp.join(str(work_dir), '*', '*.json')))
-    assert files, f'no metrics json under {work_dir}'
+    runs = sorted(glob.glob(osp.join(str(work_dir), '*', '')))
+    files = [osp.join(run, osp.basename(osp.dirname(run)) + '.json')
+             for run in runs]
+    files = [f for f in files if osp.isfile(f)]
+    assert files, f'no <timestamp>/<timestamp>.json under {work_dir}'
     return json_lines(files[-1])[-1]
 
 
