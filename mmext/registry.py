@@ -20,11 +20,11 @@ METRICS = Registry(
 # models: losses and other nn.Modules
 MODELS = Registry(
     'model', parent=MMENGINE_MODELS, scope='mmext',
-    locations=['mmext.models'])
+    locations=['mmext.models.losses', 'mmext.models.dense_heads'])
 # task utilities: assigners
 TASK_UTILS = Registry(
     'task util', parent=MMENGINE_TASK_UTILS, scope='mmext',
-    locations=['mmext.models'])
+    locations=['mmext.models.task_modules.task_aligned_assigner'])
 # dataset wrappers
 DATASETS = Registry(
     'dataset', parent=MMENGINE_DATASETS, scope='mmext',
