@@ -24,7 +24,8 @@ def check_boxes_labels(kind: str,
                        num_images: Optional[int] = None,
                        scores=None,
                        img_names: Optional[Sequence] = None,
-                       box_format: str = 'xyxy') -> Tuple[np.ndarray, ...]:
+                       box_format: str = 'xyxy',
+                       keep_float32: bool = False) -> Tuple[np.ndarray, ...]:
     """Validate flat per-box arrays and return them as numpy arrays.
 
     Args:
@@ -37,17 +38,21 @@ def check_boxes_labels(kind: str,
         scores: ``(N,)`` scores (detections only).
         img_names (Sequence, optional): Image names for messages.
         box_format (str): ``'xyxy'`` or ``'xywh'``.
+        keep_float32 (bool): Return float32 boxes and scores as they are
+            instead of float64 copies (a caller that converts only what
+            it computes on saves copying every box). Defaults to False.
 
     Returns:
         tuple: ``boxes`` (float64 ``(N, 4)``), ``labels`` (int64), ``imgs``
-        (int64) and, when given, ``scores`` (float64).
+        (int64) and, when given, ``scores`` (float64); float32 boxes and
+        scores stay float32 with ``keep_float32``.
 
     Raises:
         ValueError: On a shape mismatch, a non-finite value, a box with
             ``x2 < x1`` / ``y2 < y1`` (negative width or height), or a label
             or image index out of range.
     """
-    boxes = np.asarray(boxes, dtype=np.float64)
+    boxes = _floats(boxes, keep_float32)
     if boxes.size == 0:
         boxes = boxes.reshape(0, 4)
     if boxes.ndim != 2 or boxes.shape[1] != 4:
@@ -58,56 +63,83 @@ def check_boxes_labels(kind: str,
     imgs = np.asarray(imgs).reshape(-1)
     fields = dict(labels=labels, image_indices=imgs)
     if scores is not None:
-        scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+        scores = _floats(scores, keep_float32).reshape(-1)
         fields['scores'] = scores
     for name, arr in fields.items():
         if len(arr) != n:
             raise ValueError(f'{kind} {name} has {len(arr)} entries but '
                              f'there are {n} boxes')
-    for name in ('labels', 'image_indices'):
-        arr = fields[name]
-        if n and not np.issubdtype(arr.dtype, np.integer):
-            if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
-                i = int(np.flatnonzero(~np.isfinite(arr) |
-                                       (arr != np.round(arr)))[0])
-                raise ValueError(f'{kind} #{i}: {name} must be integers, '
-                                 f'got {arr[i]!r}')
-    labels = labels.astype(np.int64)
-    imgs = imgs.astype(np.int64)
-    if n == 0:
-        return (boxes, labels, imgs) + ((scores, ) if scores is not None
-                                         else ())
-    bad = np.flatnonzero((imgs < 0) | ((imgs >= num_images)
-                                       if num_images is not None else False))
-    if bad.size:
-        raise ValueError(f'{kind} #{bad[0]}: image index {imgs[bad[0]]} out '
+    labels = _integers(kind, 'labels', labels)
+    imgs = _integers(kind, 'image_indices', imgs)
+    if n:
+        _check_ranges(kind, boxes, labels, imgs, num_classes, num_images,
+                      scores, img_names, box_format)
+    return (boxes, labels, imgs) + ((scores, ) if scores is not None else ())
+
+
+def _floats(values, keep_float32: bool) -> np.ndarray:
+    """``values`` as float64, or as they are if float32 and allowed."""
+    values = np.asarray(values)
+    if keep_float32 and values.dtype == np.float32:
+        return values
+    return values.astype(np.float64, copy=False)
+
+
+def _integers(kind: str, name: str, values: np.ndarray) -> np.ndarray:
+    """``values`` as int64, refusing non-integral numbers."""
+    if len(values) and not np.issubdtype(values.dtype, np.integer):
+        bad = ~np.isfinite(values) | (values != np.round(values))
+        if bad.any():
+            i = int(bad.argmax())
+            raise ValueError(f'{kind} #{i}: {name} must be integers, '
+                             f'got {values[i]!r}')
+    return values.astype(np.int64, copy=False)
+
+
+def _check_ranges(kind: str, boxes: np.ndarray, labels: np.ndarray,
+                  imgs: np.ndarray, num_classes: int,
+                  num_images: Optional[int], scores: Optional[np.ndarray],
+                  img_names: Optional[Sequence], box_format: str) -> None:
+    """The value checks of :func:`check_boxes_labels` on non-empty input.
+
+    Each is one cheap whole-array test (a min, a max or an ``all``); only
+    a failing one looks for the first bad entry, to name it.
+    """
+    if imgs.min() < 0 or (num_images is not None
+                          and imgs.max() >= num_images):
+        i = _first((imgs < 0) | ((imgs >= num_images)
+                                 if num_images is not None else False))
+        raise ValueError(f'{kind} #{i}: image index {imgs[i]} out '
                          f'of range [0, {num_images})')
-    bad = np.flatnonzero(~np.isfinite(boxes).all(axis=1))
-    if bad.size:
-        raise ValueError(f'{_where(kind, bad[0], imgs, img_names)}: '
-                         f'non-finite box {boxes[bad[0]].tolist()}')
+    if not np.isfinite(boxes).all():
+        i = _first(~np.isfinite(boxes).all(axis=1))
+        raise ValueError(f'{_where(kind, i, imgs, img_names)}: '
+                         f'non-finite box {boxes[i].tolist()}')
+    # x2 - x1 < 0 exactly when x2 < x1; 1-D columns are faster than (N, 2)
     if box_format == 'xyxy':
-        wh = boxes[:, 2:] - boxes[:, :2]
+        negative = (boxes[:, 2] < boxes[:, 0]) | (boxes[:, 3] < boxes[:, 1])
     else:
-        wh = boxes[:, 2:]
-    bad = np.flatnonzero((wh < 0).any(axis=1))
-    if bad.size:
+        negative = (boxes[:, 2] < 0) | (boxes[:, 3] < 0)
+    if negative.any():
+        i = _first(negative)
         raise ValueError(
-            f'{_where(kind, bad[0], imgs, img_names)}: box '
-            f'{boxes[bad[0]].tolist()} ({box_format}) has x2 < x1 or '
+            f'{_where(kind, i, imgs, img_names)}: box '
+            f'{boxes[i].tolist()} ({box_format}) has x2 < x1 or '
             'y2 < y1 (negative width or height)')
-    bad = np.flatnonzero((labels < 0) | (labels >= num_classes))
-    if bad.size:
-        raise ValueError(f'{_where(kind, bad[0], imgs, img_names)}: label '
-                         f'{labels[bad[0]]} outside the {num_classes} '
+    if labels.min() < 0 or labels.max() >= num_classes:
+        i = _first((labels < 0) | (labels >= num_classes))
+        raise ValueError(f'{_where(kind, i, imgs, img_names)}: label '
+                         f'{labels[i]} outside the {num_classes} '
                          'classes')
-    if scores is not None:
-        bad = np.flatnonzero(~np.isfinite(scores))
-        if bad.size:
-            raise ValueError(f'{_where(kind, bad[0], imgs, img_names)}: '
-                             f'non-finite score {scores[bad[0]]}')
-        return boxes, labels, imgs, scores
-    return boxes, labels, imgs
+    if scores is not None and not np.isfinite(scores).all():
+        i = _first(~np.isfinite(scores))
+        raise ValueError(f'{_where(kind, i, imgs, img_names)}: '
+                         f'non-finite score {scores[i]}')
+
+
+def _first(mask: np.ndarray) -> int:
+    """Position of the first True in ``mask`` (which has one)."""
+    return int(mask.argmax())
 
 
 def check_flags(kind: str, name: str, flags, n: int) -> np.ndarray:

@@ -45,21 +45,69 @@ def paired_box_iou(boxes1: np.ndarray,
     """
     b1 = np.asarray(boxes1, dtype=np.float64)
     b2 = np.asarray(boxes2, dtype=np.float64)
+    return _iou_of_sides([b1[..., c] for c in range(4)],
+                         [b2[..., c] for c in range(4)], legacy_coords)
+
+
+def paired_box_iou_at(boxes1: np.ndarray, idx1: np.ndarray,
+                      boxes2: np.ndarray, idx2: np.ndarray,
+                      legacy_coords: bool = False) -> np.ndarray:
+    """``paired_box_iou(boxes1[idx1], boxes2[idx2])``, without building
+    the gathered ``(P, 4)`` boxes: each coordinate is gathered on its own,
+    which is several times faster for 100k+ pairs.
+
+    Args:
+        boxes1 (np.ndarray): ``(N, 4)`` boxes ``x1, y1, x2, y2``, float32
+            or float64.
+        idx1 (np.ndarray): ``(P,)`` indices into ``boxes1``.
+        boxes2 (np.ndarray): ``(M, 4)`` boxes.
+        idx2 (np.ndarray): ``(P,)`` indices into ``boxes2``.
+        legacy_coords (bool): Add 1 to widths and heights (VOC devkit).
+
+    Returns:
+        np.ndarray: ``(P,)`` float64 IoU, bit-equal to
+        :func:`paired_box_iou` of the gathered boxes.
+    """
+    # a row gather, then strided columns: cheaper than gathering each
+    # column (NumPy copies a strided column whole before ``take``)
+    # (float32 boxes are converted after the gather: exact either way)
+    b1 = np.asarray(boxes1).take(idx1, axis=0).astype(np.float64, copy=False)
+    b2 = np.asarray(boxes2).take(idx2, axis=0).astype(np.float64, copy=False)
+    return _iou_of_sides([b1[:, c] for c in range(4)],
+                         [b2[:, c] for c in range(4)], legacy_coords)
+
+
+def _iou_of_sides(a: list, b: list, legacy_coords: bool) -> np.ndarray:
+    """IoU from the four coordinate arrays ``x1, y1, x2, y2`` of each side
+    (float64, broadcastable)."""
     extra = 1.0 if legacy_coords else 0.0
-    area1 = (b1[..., 2] - b1[..., 0] + extra) * (b1[..., 3] - b1[..., 1] +
-                                                 extra)
-    area2 = (b2[..., 2] - b2[..., 0] + extra) * (b2[..., 3] - b2[..., 1] +
-                                                 extra)
-    iw = np.minimum(b1[..., 2], b2[..., 2]) - np.maximum(
-        b1[..., 0], b2[..., 0]) + extra
-    ih = np.minimum(b1[..., 3], b2[..., 3]) - np.maximum(
-        b1[..., 1], b2[..., 1]) + extra
-    inter = np.maximum(iw, 0) * np.maximum(ih, 0)
-    union = area1 + area2 - inter
+    # in place where possible (fewer 100k+ temporaries), in the operation
+    # order of the devkit's formula so results are bit-stable
+    area1 = _side(a[2], a[0], extra) * _side(a[3], a[1], extra)
+    area2 = _side(b[2], b[0], extra) * _side(b[3], b[1], extra)
+    # asarray: single boxes give NumPy scalars, which cannot be updated
+    iw = np.asarray(np.minimum(a[2], b[2]))
+    iw -= np.maximum(a[0], b[0])
+    iw += extra
+    ih = np.asarray(np.minimum(a[3], b[3]))
+    ih -= np.maximum(a[1], b[1])
+    ih += extra
+    inter = np.maximum(iw, 0, out=iw)
+    inter *= np.maximum(ih, 0, out=ih)
+    union = area1 + area2
+    union -= inter
     # zero-area boxes: IoU 0 instead of 0/0 (mmdet clamps the union by eps)
     with np.errstate(divide='ignore', invalid='ignore'):
-        iou = np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
-    return iou
+        inter /= union
+    inter[~(union > 0)] = 0.0
+    return inter
+
+
+def _side(hi: np.ndarray, lo: np.ndarray, extra: float) -> np.ndarray:
+    """``hi - lo + extra``: a box width or height."""
+    side = hi - lo
+    side += extra
+    return side
 
 
 def paired_crowd_iou_xywh(dets: np.ndarray, gts: np.ndarray,

@@ -33,7 +33,7 @@ import numpy as np
 from .ap import average_precision
 from .checks import check_boxes_labels, check_flags, check_iou_thrs
 from .grouping import same_group_pairs, score_order, segment_starts
-from .iou import paired_box_iou
+from .iou import paired_box_iou_at
 
 #: what mmdet divides by instead of 0 when a class has no GT / no detection
 _EPS = np.finfo(np.float32).eps
@@ -71,31 +71,51 @@ def voc_match(det_boxes: np.ndarray,
         that order; ``best_gt`` (N,) highest-IoU GT index per detection in
         that order (-1 if none) and ``best_iou`` (N,).
     """
-    n = len(det_scores)
-    num_imgs = int(max(det_imgs.max(initial=-1), gt_imgs.max(initial=-1))) + 1
     order = score_order(det_scores, det_labels, det_imgs)
-    det_keys = det_labels[order] * num_imgs + det_imgs[order]
-    gt_keys = gt_labels * num_imgs + gt_imgs
-    d_idx, g_idx = same_group_pairs(det_keys, gt_keys)
-    iou = paired_box_iou(det_boxes[order[d_idx]], gt_boxes[g_idx],
-                         legacy_coords)
-    best_iou = np.full(n, -np.inf)
-    best_gt = np.full(n, -1, dtype=np.int64)
-    if len(d_idx):
-        starts = segment_starts(d_idx)
-        seg_max = np.maximum.reduceat(iou, starts)
-        seg_of = np.repeat(np.arange(len(starts)), np.diff(
-            np.append(starts, len(d_idx))))
-        # first GT reaching the maximum, as argmax does
-        pos = np.where(iou == seg_max[seg_of], np.arange(len(d_idx)),
-                       len(d_idx))
-        first = np.minimum.reduceat(pos, starts)
-        dets = d_idx[starts]
-        best_iou[dets] = seg_max
-        best_gt[dets] = g_idx[first]
+    num_imgs = int(max(det_imgs.max(initial=-1), gt_imgs.max(initial=-1))) + 1
+    # one key per (class, image): a detection meets only the GTs of its key
+    det_keys = (det_labels * num_imgs + det_imgs)[order]
+    d_idx, g_idx = same_group_pairs(det_keys, gt_labels * num_imgs + gt_imgs)
+    iou = paired_box_iou_at(det_boxes, order[d_idx], gt_boxes, g_idx,
+                            legacy_coords)
+    best_gt, best_iou = best_pair_per_detection(d_idx, g_idx, iou,
+                                                len(order))
     tp, fp = classify_matches(best_gt, best_iou, gt_ignore, iou_thrs)
     return dict(order=order, tp=tp, fp=fp, best_gt=best_gt,
                 best_iou=best_iou)
+
+
+def best_pair_per_detection(d_idx: np.ndarray, g_idx: np.ndarray,
+                            iou: np.ndarray, num_dets: int) -> Tuple[
+                                np.ndarray, np.ndarray]:
+    """Each detection's highest-IoU GT, the first in ``g_idx`` order on
+    ties (as ``argmax``).
+
+    Args:
+        d_idx (np.ndarray): ``(P,)`` detection of each pair, grouped by
+            detection (as :func:`.grouping.same_group_pairs` returns).
+        g_idx (np.ndarray): ``(P,)`` GT of each pair.
+        iou (np.ndarray): ``(P,)`` IoU of each pair.
+        num_dets (int): Number of detections ``N``.
+
+    Returns:
+        tuple: ``best_gt`` (``(N,)`` int64, -1 without pairs) and
+        ``best_iou`` (``(N,)`` float64, -inf without pairs).
+    """
+    best_iou = np.full(num_dets, -np.inf)
+    best_gt = np.full(num_dets, -1, dtype=np.int64)
+    if len(d_idx) == 0:
+        return best_gt, best_iou
+    starts = segment_starts(d_idx)
+    seg_max = np.maximum.reduceat(iou, starts)
+    lengths = np.diff(starts, append=len(d_idx))
+    # position of the first pair reaching its detection's maximum
+    pos = np.flatnonzero(iou == np.repeat(seg_max, lengths))
+    first = pos[segment_starts(d_idx[pos])]
+    dets = d_idx[starts]
+    best_iou[dets] = seg_max
+    best_gt[dets] = g_idx[first]
+    return best_gt, best_iou
 
 
 def classify_matches(best_gt: np.ndarray,
@@ -120,21 +140,38 @@ def classify_matches(best_gt: np.ndarray,
     Returns:
         tuple: ``tp``, ``fp``: ``(T, N)`` bool.
     """
-    n = len(best_gt)
     thrs = np.asarray(iou_thrs, dtype=np.float64).reshape(-1, 1)
     hit = best_iou[None] >= thrs  # (T, N)
-    tp = np.zeros((len(thrs), n), dtype=bool)
-    has_gt = best_gt >= 0
-    ign = np.zeros(n, dtype=bool)
-    ign[has_gt] = gt_ignore[best_gt[has_gt]]
+    # only hits need their GT's flag; -1 (no GT) never hits (thr > 0)
+    hit_ignored = np.zeros_like(hit)
+    tp = np.zeros_like(hit)
     for t in range(len(thrs)):
-        cand = np.flatnonzero(hit[t] & ~ign)
-        # rank order: the first detection on each GT takes it
-        _, first = np.unique(best_gt[cand], return_index=True)
-        tp[t, cand[first]] = True
+        cand = np.flatnonzero(hit[t])
+        gts = best_gt[cand]
+        hit_ignored[t, cand] = gt_ignore[gts]
+        keep = ~hit_ignored[t, cand]
+        tp[t, first_per_group(gts[keep], cand[keep], len(gt_ignore))] = True
     missed = ~hit if det_counted is None else ~hit & det_counted[None]
-    fp = (hit & ~ign[None] & ~tp) | missed
+    fp = (hit & ~hit_ignored & ~tp) | missed
     return tp, fp
+
+
+def first_per_group(groups: np.ndarray, positions: np.ndarray,
+                    num_groups: int) -> np.ndarray:
+    """The smallest of ``positions`` in each group that has any (the first
+    detection in rank order on each GT).
+
+    Args:
+        groups (np.ndarray): ``(M,)`` group in ``[0, num_groups)`` of each.
+        positions (np.ndarray): ``(M,)`` distinct non-negative integers.
+        num_groups (int): Number of groups.
+
+    Returns:
+        np.ndarray: The winning positions, one per non-empty group.
+    """
+    first = np.full(num_groups, np.iinfo(np.int64).max)
+    np.minimum.at(first, groups, positions)
+    return first[first != np.iinfo(np.int64).max]
 
 
 def voc_eval(det_boxes,
@@ -194,12 +231,16 @@ def voc_eval(det_boxes,
     Raises:
         ValueError: On malformed input, naming the entry and its image.
     """
+    # float32 boxes and scores stay float32 (converting them all would cost
+    # more than the rest of the checks): the IoU and the areas convert
+    # what they compute on, exactly
     det_boxes, det_labels, det_imgs, det_scores = check_boxes_labels(
         'detection', det_boxes, det_labels, det_imgs, num_classes,
-        num_images, scores=det_scores, img_names=img_names)
+        num_images, scores=det_scores, img_names=img_names,
+        keep_float32=True)
     gt_boxes, gt_labels, gt_imgs = check_boxes_labels(
         'ground truth', gt_boxes, gt_labels, gt_imgs, num_classes,
-        num_images, img_names=img_names)
+        num_images, img_names=img_names, keep_float32=True)
     gt_ignore = check_flags('ground truth', 'ignore flags', gt_ignore,
                             len(gt_boxes))
     iou_thrs = check_iou_thrs(iou_thrs)
@@ -208,9 +249,11 @@ def voc_eval(det_boxes,
     order = match['order']
     num_gts = np.bincount(
         gt_labels[~gt_ignore], minlength=num_classes).astype(np.int64)
-    bounds = np.searchsorted(det_labels[order], np.arange(num_classes + 1))
+    # rank order is class order first: the class segments from the counts
+    bounds = np.concatenate(
+        [[0], np.cumsum(np.bincount(det_labels, minlength=num_classes))])
     ap, curves = _class_aps(match['tp'], match['fp'], bounds, num_gts, modes,
-                            det_scores[order])
+                            det_scores[order].astype(np.float64))
     out = dict(ap=ap, mAP=_mean_ap(ap, num_gts), num_gts=num_gts,
                curves=curves)
     if scale_ranges is not None:
@@ -245,6 +288,7 @@ def check_scale_ranges(scale_ranges) -> np.ndarray:
 
 
 def _box_areas(boxes: np.ndarray, legacy_coords: bool) -> np.ndarray:
+    boxes = boxes.astype(np.float64, copy=False)
     extra = 1.0 if legacy_coords else 0.0
     return (boxes[:, 2] - boxes[:, 0] + extra) * (
         boxes[:, 3] - boxes[:, 1] + extra)
@@ -315,30 +359,41 @@ def _class_aps(tp: np.ndarray,
     ap = {m: np.full((num_thrs, num_classes), np.nan) for m in modes}
     curves = [] if sorted_scores is not None else None
     for t in range(num_thrs):
-        tp_cum = np.cumsum(tp[t])
-        fp_cum = np.cumsum(fp[t])
+        # only TPs and FPs are points of the curves (ignored ones are not)
+        kept = np.flatnonzero(tp[t] | fp[t])
+        kept_bounds = np.searchsorted(kept, bounds)
         per_class = []
         for k in range(num_classes):
-            s, e = bounds[k], bounds[k + 1]
-            # cumulative counts within the class segment
-            tp_k = tp_cum[s:e] - (tp_cum[s - 1] if s else 0)
-            fp_k = fp_cum[s:e] - (fp_cum[s - 1] if s else 0)
-            keep = tp[t, s:e] | fp[t, s:e]
-            tp_k = tp_k[keep].astype(np.float64)
-            fp_k = fp_k[keep].astype(np.float64)
-            recall = tp_k / max(num_gts[k], _EPS)
-            precision = tp_k / np.maximum(tp_k + fp_k, _EPS)
+            seg = kept[kept_bounds[k]:kept_bounds[k + 1]]
+            recall, precision = _pr_points(tp[t, seg], num_gts[k])
             if curves is not None:
                 per_class.append(
                     dict(recall=recall, precision=precision,
-                         scores=sorted_scores[s:e][keep],
-                         num_gts=int(num_gts[k])))
+                         scores=sorted_scores[seg], num_gts=int(num_gts[k])))
             if num_gts[k] > 0:
                 for m in modes:
                     ap[m][t, k] = average_precision(recall, precision, m)
         if curves is not None:
             curves.append(per_class)
     return ap, curves
+
+
+def _pr_points(is_tp: np.ndarray, num_gts: int) -> Tuple[np.ndarray, ...]:
+    """Recall and precision after each TP or FP of one class (rank order),
+    with mmdet's eps in place of a zero GT count.
+
+    Args:
+        is_tp (np.ndarray): ``(M,)`` bool, True for a TP, False for an FP.
+        num_gts (int): Counted GTs of the class.
+
+    Returns:
+        tuple: ``recall`` and ``precision``, ``(M,)`` float64.
+    """
+    # counts are exact in float64; TPs + FPs so far is the position
+    tp_cum = np.cumsum(is_tp, dtype=np.float64)
+    recall = tp_cum / max(num_gts, _EPS)
+    precision = tp_cum / np.arange(1, len(is_tp) + 1, dtype=np.float64)
+    return recall, precision
 
 
 def _mean_ap(ap: Dict[str, np.ndarray],
