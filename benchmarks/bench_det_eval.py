@@ -18,9 +18,12 @@ default, is full size; ``--quick`` is a smoke run at small sizes):
     included: ``python tools/analysis/eval_dets.py --gt-json --res-json
     --metric coco`` for mmext (load, evaluate, per-class tables, metrics
     json), ``COCO(gt.json)``, ``loadRes(res.json)``, evaluate, accumulate,
-    summarize for each peer. Peak memory is the process's peak RSS (the
-    larger of parent and child where mmext forks one to parse half the
-    results, see ``mmext.evaluation.coco_json``); ``ours_cpu_s`` and
+    summarize for each peer (a script importing the peer's library only).
+    Peak memory is the process's peak RSS (the largest of parent and
+    children where mmext forks them: one parses part of the results, see
+    ``mmext.evaluation.coco_json``, one evaluates part of the classes, see
+    ``mmext.evaluation.functional.coco``; a child's RSS counts the pages
+    it shares with the parent); ``ours_cpu_s`` and
     ``peer_cpu_s`` are user + sys seconds, children included. mmext's
     modules are byte-compiled first, as installed packages (the peers')
     are (:func:`byte_compile_mmext`);
@@ -219,13 +222,20 @@ def mmdet_inputs(s: dict):
     return dets, anns
 
 
-# A peer's whole job in a fresh process: argv = name, gt, res, out json
+# A peer's whole job in a fresh process: argv = name, gt, res, out json.
+# It imports its library only (not this module, which loads numpy, orjson
+# and mmext): the peer pays for exactly what it needs, as mmext does.
 PEER_SCRIPT = """
 import contextlib, io, json, sys
-sys.path.insert(0, {bench_dir!r})
-from bench_det_eval import coco_api
 name, gt_file, res_file, out = sys.argv[1:]
-COCO, COCOeval = coco_api(name)
+if name == 'pycocotools':
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+elif name == 'faster-coco-eval':
+    from faster_coco_eval import COCO, COCOeval_faster as COCOeval
+else:
+    peer = __import__({modules!r}[name])
+    COCO, COCOeval = peer.COCO, peer.COCOeval
 with contextlib.redirect_stdout(io.StringIO()):
     gt = COCO(gt_file)
     ev = COCOeval(gt, gt.loadRes(res_file), 'bbox')
@@ -234,7 +244,7 @@ with contextlib.redirect_stdout(io.StringIO()):
     ev.summarize()
 with open(out, 'w') as f:
     json.dump([float(v) for v in ev.stats], f)
-""".format(bench_dir=osp.dirname(osp.abspath(__file__)))
+""".replace('{modules!r}', repr(COCO_PEERS))
 
 
 def byte_compile_mmext() -> None:

@@ -172,8 +172,13 @@ def test_area_defaults_to_the_box_and_is_checked(tmp_path, split):
 @pytest.mark.parametrize('field, value, message', [
     ('bbox', [1.0, 2.0, 3.0], r'result #{n} \(image_id \d+\): bbox '
      r'\[1.0, 2.0, 3.0\] must be 4 finite numbers'),
-    ('score', 'high', r"result #{n} \(image_id \d+\): score 'high' must be "
+    ('score', None, r"result #{n} \(image_id \d+\): score None must be "
      'a finite number'),
+    # numpy would parse numeric strings; pycocotools fails on them
+    ('score', '0.5', r"result #{n} \(image_id \d+\): score '0.5' holds a "
+     'string where a number belongs'),
+    ('bbox', [1.0, 2.0, '3.5', 4.0], r"result #{n} \(image_id \d+\): bbox "
+     r"\[1.0, 2.0, '3.5', 4.0\] holds a string where a number belongs"),
     ('image_id', 999, 'result #{n} has unknown image_id 999'),
     ('category_id', 4, r'result #{n} \(image \d+\) has unknown category_id '
      r'4 \(known: \[1, 3, 5\]\)'),
@@ -237,3 +242,15 @@ def test_no_child_to_spare_parses_all_in_the_parent(tmp_path, monkeypatch):
     monkeypatch.setattr(os, 'fork', no_fork)
     arrays, _ = load_coco_detections(gt, res)
     assert_scene_arrays(arrays, s)
+
+
+@pytest.mark.parametrize('field, value', [('score', '0.5'),
+                                          ('bbox', [1.0, 2.0, '3.5', 4.0])])
+def test_pycocotools_fails_on_numeric_strings_too(tmp_path, field, value):
+    s = random_scene(2, num_images=3, num_classes=2, max_dets=10)
+    gt, res = write_scene(s, tmp_path)
+    entries = json.loads(open(res).read())
+    entries[1][field] = value
+    (tmp_path / 'res.json').write_text(json.dumps(entries))
+    with pytest.raises(TypeError):
+        pycocotools_stats(gt, res)

@@ -1,10 +1,11 @@
 """COCO evaluation: parity with pycocotools COCOeval and hand-made cases."""
+import os
 import warnings
 
 import numpy as np
 import pytest
 
-from mmext.evaluation.functional import coco_eval
+from mmext.evaluation.functional import coco, coco_eval
 from mmext.evaluation.functional.grouping import group_rank, stable_argsort
 from tests.helpers.coco_json import pycocotools_eval
 from tests.helpers.det_scenes import random_scene
@@ -267,3 +268,69 @@ def test_ranking_helpers_against_numpy_and_a_loop(seed):
         expected[i] = seen.get(keys[i], 0)
         seen[keys[i]] = expected[i] + 1
     np.testing.assert_array_equal(group_rank(keys, order), expected)
+
+
+@pytest.fixture
+def forced_fork(monkeypatch):
+    """Class ranges evaluated in forked children at any size and load."""
+    monkeypatch.setattr(coco, 'FORK_MIN_DETECTIONS', 0)
+    monkeypatch.setattr(coco, 'spare_cpus', lambda: 3)
+
+
+@pytest.mark.parametrize('seed', range(6))
+def test_processes_give_the_numbers_of_one(seed, forced_fork):
+    s = random_scene(seed, num_images=6, num_classes=5, max_gts=8,
+                     max_dets=60, crowd_frac=0.2, ignore_frac=0.1,
+                     many_dets_image=seed % 2 == 0)
+    rng = np.random.default_rng(seed)
+    ids = rng.permutation(len(s['gt_labels'])) + (seed % 2 == 0)
+    kwargs = dict(gt_ignore=s['gt_ignore'], gt_ids=ids,
+                  max_dets=(1, 5, 50), area_ranges=[[0, 1e10], [0, 900],
+                                                    [900, 1e10]])
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')  # annotation id 0
+        one = ours(s, **kwargs)
+        for processes in (2, 4):
+            parts = coco._class_parts(s['det_labels'], 5, processes)
+            assert len(parts) == processes
+            many = ours(s, processes=processes, **kwargs)
+            for key in ('precision', 'recall', 'scores', 'stats',
+                        'num_gts'):
+                np.testing.assert_array_equal(many[key], one[key])
+
+
+def test_class_parts_balance_detections_and_fall_back(monkeypatch):
+    labels = np.repeat([0, 1, 2, 3], [700, 100, 100, 100])
+    monkeypatch.setattr(coco, 'spare_cpus', lambda: 1)
+    assert coco._class_parts(labels, 4, 1) == [(0, 4)]
+    assert coco._class_parts(labels, 4, 2) == [(0, 4)]  # small input
+    monkeypatch.setattr(coco, 'FORK_MIN_DETECTIONS', 0)
+    assert coco._class_parts(labels, 4, 2) == [(0, 1), (1, 4)]
+    assert coco._class_parts(labels, 4, 3) == [(0, 1), (1, 4)]  # 1 idle
+    monkeypatch.setattr(coco, 'spare_cpus', lambda: 0)  # busy machine
+    assert coco._class_parts(labels, 4, 2) == [(0, 4)]
+    monkeypatch.setattr(coco, 'spare_cpus', lambda: 5)
+    assert coco._class_parts(labels[:0], 4, 3) == [(0, 1), (1, 2), (2, 4)]
+    assert coco._class_parts(labels, 2, 6) == [(0, 1), (1, 2)]
+
+
+def test_failed_child_is_redone_here_with_a_warning(forced_fork,
+                                                    monkeypatch):
+    s = random_scene(3, num_images=5, num_classes=4, max_dets=40)
+    one = ours(s)
+    parent = os.getpid()
+    evaluate = coco._evaluate_classes
+
+    def crash_in_child(*args):
+        if os.getpid() != parent:
+            os._exit(3)
+        return evaluate(*args)
+
+    monkeypatch.setattr(coco, '_evaluate_classes', crash_in_child)
+    with pytest.warns(UserWarning,
+                      match=r'evaluating classes \d to 3 failed'):
+        many = ours(s, processes=2)
+    np.testing.assert_array_equal(many['precision'], one['precision'])
+    np.testing.assert_array_equal(many['stats'], one['stats'])
+    with pytest.raises(ChildProcessError):  # every child reaped
+        os.waitpid(-1, os.WNOHANG)

@@ -1,6 +1,7 @@
-"""Arrays computed in a forked child (``mmext.evaluation.forked_arrays``):
-what comes back, and that a failing or abandoned child gives None or is
-killed, never leaving a process behind."""
+"""Arrays computed in a forked child
+(``mmext.evaluation.functional.forked_arrays``): what comes back, and
+that a failing or abandoned child gives None or is killed, never leaving
+a process behind."""
 import os
 import threading
 import time
@@ -8,8 +9,8 @@ import time
 import numpy as np
 import pytest
 
-from mmext.evaluation import forked_arrays
-from mmext.evaluation.forked_arrays import ForkedArrays
+from mmext.evaluation.functional import forked_arrays
+from mmext.evaluation.functional.forked_arrays import ForkedArrays
 
 
 def child_pid_and_arrays():
@@ -63,6 +64,12 @@ def test_no_spare_cpu_with_other_threads_or_one_cpu(monkeypatch):
     assert forked_arrays.spare_cpu()
     running[0] = 2.0
     assert not forked_arrays.spare_cpu()  # the other CPU is busy
+    monkeypatch.setattr(os, 'sched_getaffinity', lambda pid: set(range(4)))
+    assert forked_arrays.spare_cpus() == 2
+    running[0] = 1.4
+    assert forked_arrays.spare_cpus() == 3
+    running[0] = 0.2  # the load average of an idle machine
+    assert forked_arrays.spare_cpus() == 3  # not more than the others
     running[0] = 1.0
     monkeypatch.setattr(os, 'sched_getaffinity', lambda pid: {0})
     assert not forked_arrays.spare_cpu()

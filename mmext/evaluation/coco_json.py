@@ -13,9 +13,9 @@ Why it is fast, and small:
   so is parsed whole, and its errors name the file's line and column;
 * a large results file (from ``_FORK_MIN_BYTES``) is split between two
   entries where the parent's share (GT file and the results up to there)
-  matches the child's, when a CPU is free (:func:`.forked_arrays.spare_cpu`):
-  a forked child parses the tail into raw columns while the parent reads
-  the GT and the head. Whatever the child cannot do (a malformed entry,
+  matches the child's, when a CPU is free
+  (:func:`.functional.forked_arrays.spare_cpu`): a forked child parses
+  the tail into raw columns while the parent reads the GT and the head. Whatever the child cannot do (a malformed entry,
   ids that are not all ints, a crash) the parent redoes, so every error
   names the entry as without the split.
 
@@ -28,7 +28,9 @@ pycocotools' handling of id 0 (see :func:`~.functional.coco.coco_eval`).
 
 Every error names the file and the entry (its position, ``id`` and
 ``image_id``): not JSON, not a COCO file, duplicate image or category ids,
-a malformed ``bbox``, ``score`` or ``area``, an unknown image or category.
+a malformed ``bbox``, ``score`` or ``area`` (a string such as ``"1.5"``
+where a number belongs included: pycocotools fails on it), an unknown
+image or category.
 """
 import contextlib
 import functools
@@ -41,7 +43,7 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 import orjson
 
-from .forked_arrays import ForkedArrays, spare_cpu
+from .functional.forked_arrays import ForkedArrays, spare_cpu
 from .functional.checks import check_coco_entries, entry_name
 from .functional.records import DetectionArrays
 from .json_slices import (NotSliceable, entry_bounds_after, gc_paused,
@@ -269,6 +271,7 @@ def _entry_columns(kind: str, entries: list, start: int, images: '_IdIndex',
     """
     columns = _fast_columns(entries, with_score)
     if columns is None:  # find the entry to blame (raises on a bad box)
+        refuse_strings(kind, entries, with_score, start)
         arrays = check_coco_entries(kind, entries, with_score, start=start)
         columns = dict(boxes=arrays[0],
                        imgs=[e.get('image_id') for e in entries],
@@ -307,9 +310,14 @@ def _fast_columns(entries: list, with_score: bool):
         columns = dict(boxes=boxes,
                        imgs=list(map(_IMAGE_ID, entries)),
                        cats=list(map(_CATEGORY_ID, entries)))
+        # np.fromiter parses numeric strings ("1.5"), which pycocotools
+        # fails on; sum() refuses them (at a third of fromiter's cost)
+        sum(itertools.chain.from_iterable(bbox_lists))
         if with_score:
-            columns['scores'] = np.fromiter(map(_SCORE, entries),
-                                            np.float64, count=len(entries))
+            scores = list(map(_SCORE, entries))
+            sum(scores)
+            columns['scores'] = np.fromiter(scores, np.float64,
+                                            count=len(entries))
     except (KeyError, TypeError, ValueError):
         return None
     if not np.isfinite(boxes).all() or (boxes[:, 2:] < 0).any():
@@ -317,6 +325,24 @@ def _fast_columns(entries: list, with_score: bool):
     if with_score and not np.isfinite(columns['scores']).all():
         return None
     return columns
+
+
+def refuse_strings(kind: str, entries: list, with_score: bool,
+                   start: int = 0) -> None:
+    """Refuse the first string where a number belongs (``bbox`` values,
+    ``score``), naming the entry and field: numpy would parse ``"1.5"``,
+    pycocotools fails on it."""
+    fields = ('bbox', 'score') if with_score else ('bbox', )
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            continue  # check_coco_entries names it
+        for name in fields:
+            value = entry.get(name)
+            values = value if isinstance(value, list) else [value]
+            if any(isinstance(v, (str, bytes)) for v in values):
+                raise ValueError(
+                    f'{entry_name(kind, start + i, entry)}: {name} '
+                    f'{value!r:.80} holds a string where a number belongs')
 
 
 class _IdIndex:

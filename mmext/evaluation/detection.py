@@ -133,8 +133,8 @@ def evaluate_detections(arrays: DetectionArrays,
                         ignore_as: str = 'difficult',
                         score_thr: float = 0.5,
                         match_ann_id_zero: bool = False,
-                        options: Optional[EvalOptions] = None
-                        ) -> DetectionResults:
+                        options: Optional[EvalOptions] = None,
+                        coco_processes: int = 1) -> DetectionResults:
     """Evaluate one record with the VOC and / or COCO rules.
 
     Images are ranked for score ties in the order of ``arrays.img_ids``.
@@ -159,6 +159,9 @@ def evaluate_detections(arrays: DetectionArrays,
             ``scale_ranges``, COCO ``iou_thrs`` / ``max_dets`` / area
             ranges), see :mod:`mmext.evaluation.mmdet_options`. Defaults to
             None (their defaults).
+        coco_processes (int): ``processes`` of
+            :func:`~.functional.coco.coco_eval` (forked children evaluate
+            part of the classes; not in a training process). Defaults to 1.
 
     Returns:
         DetectionResults: Summary metrics, per-class APs, VOC curves and
@@ -174,7 +177,7 @@ def evaluate_detections(arrays: DetectionArrays,
                  ignore | crowd, score_thr)
     if 'coco' in metric:
         _add_coco(results, arrays, crowd, ignore, match_ann_id_zero,
-                  **options.coco_kwargs())
+                  coco_processes, **options.coco_kwargs())
     results.metrics.update(
         option_metrics(arrays, metric, options, iou_thrs, legacy_coords,
                        resolve_ignore_as(ignore_as), VOC_MODES))
@@ -263,7 +266,7 @@ def _class_curve(name: str, c: dict, score_thr: float,
 
 def _add_coco(results: DetectionResults, arrays: DetectionArrays,
               crowd: np.ndarray, ignore: np.ndarray,
-              match_ann_id_zero: bool,
+              match_ann_id_zero: bool, processes: int,
               iou_thrs: Sequence[float] = COCO_IOU_THRS,
               max_dets: Sequence[int] = COCO_MAX_DETS,
               area_ranges: Sequence[Sequence[float]] = COCO_AREA_RANGES
@@ -276,6 +279,7 @@ def _add_coco(results: DetectionResults, arrays: DetectionArrays,
         gt_iscrowd=crowd, gt_ignore=ignore, gt_areas=arrays.gt_areas,
         box_format=arrays.box_format, iou_thrs=iou_thrs, gt_ids=arrays.gt_ids,
         match_ann_id_zero=match_ann_id_zero, max_dets=max_dets,
+        processes=processes,
         area_ranges=area_ranges, **_common(arrays))
     for name, v in zip(coco_stat_names(max_dets), res['stats']):
         results.metrics[f'coco/{name}'] = float(v)

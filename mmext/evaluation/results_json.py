@@ -20,6 +20,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 from mmengine.logging import print_log
 
+from .coco_json import refuse_strings
 from .collect import GroupCollectMetric
 from .functional.checks import check_coco_entries
 
@@ -172,9 +173,11 @@ def index_coco_entries(kind: str, entries: Sequence[dict],
 
     Raises:
         ValueError: Naming the first bad entry (position, ``id``,
-            ``image_id``): a bbox that is not 4 finite numbers or has a
-            negative size, a missing score, an unknown image or category.
+            ``image_id``): a bbox that is not 4 finite numbers (strings
+            such as ``"1.5"`` included) or has a negative size, a missing
+            or string score, an unknown image or category.
     """
+    refuse_strings(kind, entries, with_score)  # numpy would parse them
     arrays = check_coco_entries(kind, entries, with_score)
     img_pos = {i: k for k, i in enumerate(img_ids)}
     cat_pos = {c: k for k, c in enumerate(cat_ids)}

@@ -255,6 +255,10 @@ def evaluate(arrays: DetectionArrays,
              match_ann_id_zero: bool = False) -> Tuple[dict, dict, str]:
     """Flat ``metrics.json`` content, the summary and the per-class table.
 
+    COCO evaluation runs in two processes when a CPU is idle (see
+    :func:`mmext.evaluation.functional.coco.coco_eval`): this tool is a
+    process of its own, so forking is safe here.
+
     Returns:
         tuple: ``(metrics, summary, table)``: ``metrics`` has the summary
         keys and the per-class APs (classes with GT only), ``summary`` the
@@ -262,7 +266,8 @@ def evaluate(arrays: DetectionArrays,
     """
     out = evaluate_detections(arrays, classes, metric, iou_thrs,
                               legacy_coords, ignore_as,
-                              match_ann_id_zero=match_ann_id_zero)
+                              match_ann_id_zero=match_ann_id_zero,
+                              coco_processes=2)
     flat = dict(out.metrics, **per_class_scalars(out))
     table = format_ap_table(out.per_class, out.classes, out.num_gts,
                             out.num_dets)

@@ -30,10 +30,30 @@ counted: a perfect prediction scores AP 0.9637 instead of 1.0 when one GT
 has id 0. :func:`coco_eval` reproduces this by default when given
 ``gt_ids`` and warns, naming the annotation; ``match_ann_id_zero=True``
 matches such a GT like any other.
+
+Several processes (``processes=2``, as ``tools/analysis/eval_dets.py``
+asks): classes are independent in COCO evaluation (matching and
+accumulation are per class; only the summary averages over them), so
+after the inputs are checked the classes are split into contiguous ranges
+with about as many detections each; forked children evaluate all ranges
+but the first while this process does the first, and their precision,
+recall and scores arrays are joined on the class axis before the summary,
+bit for bit the numbers of one process. It is opt-in, because forking a
+process holding threads or devices (a training run) is not safe; and it
+falls back to one process when fork is missing, another Python thread runs,
+no CPU is idle (:func:`.forked_arrays.spare_cpus`) or there are fewer than
+``FORK_MIN_DETECTIONS`` detections. A child that cannot start or fails has
+its classes evaluated here (with a warning for a failure), so a result is
+never partial; every child is reaped, one still running on an error is
+killed. A child's pages are shared with this process until written, and
+each process holds the working arrays of its classes only, so the peak
+memory of either stays below that of one process doing all classes.
 """
+import contextlib
+import functools
 import numbers
 import warnings
-from typing import Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -41,6 +61,7 @@ from .checks import check_boxes_labels, check_flags, check_iou_thrs
 from .coco_accumulation import RankedDetections, coco_accumulate
 from .coco_matching import coco_match
 from .coco_summary import COCO_AREA_LABELS, check_max_dets, summarize
+from .forked_arrays import ForkedArrays, spare_cpus
 from .grouping import group_rank, score_order
 from .iou import xyxy_to_xywh
 
@@ -53,6 +74,9 @@ COCO_RECALL_THRS = np.linspace(
 COCO_MAX_DETS = (1, 10, 100)
 COCO_AREA_RANGES = ((0**2, 1e5**2), (0**2, 32**2), (32**2, 96**2),
                     (96**2, 1e5**2))
+#: fewer detections are evaluated in one process whatever ``processes``
+#: says: a fork and the copy of the results cost a few milliseconds
+FORK_MIN_DETECTIONS = 50_000
 
 
 def _zero_id_flags(gt_ids, num_g: int, gt_imgs: np.ndarray,
@@ -122,7 +146,8 @@ def coco_eval(det_boxes,
               num_images: Optional[int] = None,
               img_names: Optional[Sequence] = None,
               gt_ids=None,
-              match_ann_id_zero: bool = False) -> dict:
+              match_ann_id_zero: bool = False,
+              processes: int = 1) -> dict:
     """COCO precision/recall arrays and the 12 summary stats.
 
     ``xyxy`` boxes are converted with ``w = x2 - x1`` like mmdet's CocoMetric
@@ -168,6 +193,10 @@ def coco_eval(det_boxes,
             Defaults to False: as pycocotools, its detection is never a
             true positive (a false positive, or ignored where the GT is)
             while the GT stays taken and counted; a warning names it.
+        processes (int): Evaluate in up to this many processes, a class
+            range each (forked children beside this one, see the module
+            docstring); fewer when CPUs are busy or the input is small.
+            Defaults to 1.
 
     Returns:
         dict: ``precision`` ``(T, R, K, A, M)``, ``recall`` ``(T, K, A, M)``,
@@ -207,36 +236,128 @@ def coco_eval(det_boxes,
     rec_thrs = np.asarray(rec_thrs, dtype=np.float64).reshape(-1)
     area_rng = np.asarray(area_ranges, dtype=np.float64).reshape(-1, 2)
     max_dets = check_max_dets(max_dets)
-    num_t, num_r, num_a, num_m = (len(iou_thrs), len(rec_thrs),
-                                  len(area_rng), len(max_dets))
-
-    dets, det_keys, det_xywh = _rank_detections(
-        det_boxes, det_scores, det_labels, det_imgs, num_classes,
-        box_format == 'xyxy', max_dets[-1], area_rng)
+    num_a = len(area_rng)
     gt_ignored = _ignored_by_area(gt_iscrowd | gt_ignore, gt_areas,
                                   area_rng)
+    num_gts = np.zeros((num_classes, num_a), dtype=np.int64)
+    for a in range(num_a):
+        num_gts[:, a] = np.bincount(gt_labels[~gt_ignored[a]],
+                                    minlength=num_classes)
+    evaluate = functools.partial(
+        _evaluate_classes, det_boxes, det_scores, det_labels, det_imgs,
+        box_format == 'xyxy', gt_boxes, gt_labels, gt_imgs, gt_iscrowd,
+        gt_ignored, zero_id, iou_thrs, rec_thrs, max_dets, area_rng)
+    precision, recall, scores = _evaluate_by_class(
+        evaluate, _class_parts(det_labels, num_classes, processes))
+    stats = summarize(precision, recall, iou_thrs, max_dets,
+                      COCO_AREA_LABELS[:num_a])
+    return dict(precision=precision, recall=recall, scores=scores,
+                stats=stats, num_gts=num_gts)
+
+
+def _class_parts(det_labels: np.ndarray, num_classes: int,
+                 processes: int) -> List[Tuple[int, int]]:
+    """Class ranges ``[lo, hi)`` with about as many detections each, one
+    per process: as many as asked for and CPUs are idle, one for small
+    inputs (see the module docstring)."""
+    if processes > 1 and len(det_labels) >= FORK_MIN_DETECTIONS:
+        processes = min(processes, 1 + spare_cpus(), num_classes)
+    else:
+        processes = 1
+    if processes == 1:
+        return [(0, num_classes)]
+    per_class = np.bincount(det_labels, minlength=num_classes)
+    cuts = np.searchsorted(np.cumsum(per_class),
+                           len(det_labels) * np.arange(1, processes) /
+                           processes)
+    # non-empty, increasing ranges
+    cuts = np.maximum(cuts + 1, np.arange(1, processes))
+    cuts = np.minimum(cuts, num_classes - processes + np.arange(1, processes))
+    bounds = [0, *np.maximum.accumulate(cuts).tolist(), num_classes]
+    return [(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:]) if hi > lo]
+
+
+def _evaluate_by_class(evaluate: Callable[[int, int], Dict[str, np.ndarray]],
+                       parts: List[Tuple[int, int]]
+                       ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``evaluate`` on each class range, the first here and each other in
+    a forked child meanwhile; results joined on the class axis.
+
+    A range whose child cannot start or fails is evaluated here (with a
+    warning for a failure): the result is always whole.
+    """
+    with contextlib.ExitStack() as stack:
+        children = []
+        for lo, hi in parts[1:]:
+            try:
+                children.append(stack.enter_context(
+                    ForkedArrays(functools.partial(evaluate, lo, hi))))
+            except OSError:  # no process to spare: done here below
+                children.append(None)
+        results = [evaluate(*parts[0])]
+        for (lo, hi), child in zip(parts[1:], children):
+            res = child.result() if child is not None else None
+            if res is None:
+                if child is not None:
+                    warnings.warn(f'the process evaluating classes {lo} to '
+                                  f'{hi - 1} failed: evaluating them here')
+                res = evaluate(lo, hi)
+            results.append(res)
+    if len(results) == 1:
+        res = results[0]
+    else:  # class axis: 2 of precision and scores, 1 of recall
+        res = {k: np.concatenate([r[k] for r in results],
+                                 axis=1 if k == 'recall' else 2)
+               for k in ('precision', 'recall', 'scores')}
+    return res['precision'], res['recall'], res['scores']
+
+
+def _evaluate_classes(det_boxes: np.ndarray, det_scores: np.ndarray,
+                      det_labels: np.ndarray, det_imgs: np.ndarray,
+                      xyxy: bool, gt_boxes: np.ndarray, gt_labels: np.ndarray,
+                      gt_imgs: np.ndarray, gt_iscrowd: np.ndarray,
+                      gt_ignored: np.ndarray, zero_id: np.ndarray,
+                      iou_thrs: np.ndarray, rec_thrs: np.ndarray,
+                      max_dets: List[int], area_rng: np.ndarray, lo: int,
+                      hi: int) -> Dict[str, np.ndarray]:
+    """Matching and accumulation of the classes ``[lo, hi)`` (checked
+    inputs; GT boxes ``xywh``): ``precision``, ``recall`` and ``scores``
+    with ``hi - lo`` classes. Classes are independent in COCO evaluation,
+    so a class range gives exactly the numbers of a whole run."""
+    if lo > 0 or hi <= det_labels.max(initial=-1) or \
+            hi <= gt_labels.max(initial=-1):
+        det = (det_labels >= lo) & (det_labels < hi)
+        det_boxes, det_scores, det_imgs = (det_boxes[det], det_scores[det],
+                                           det_imgs[det])
+        det_labels = det_labels[det] - lo
+        gt = (gt_labels >= lo) & (gt_labels < hi)
+        gt_boxes, gt_imgs, gt_iscrowd, zero_id = (
+            gt_boxes[gt], gt_imgs[gt], gt_iscrowd[gt], zero_id[gt])
+        gt_labels, gt_ignored = gt_labels[gt] - lo, gt_ignored[:, gt]
+    num_classes = hi - lo
+    num_t, num_r, num_a, num_m = (len(iou_thrs), len(rec_thrs),
+                                  len(area_rng), len(max_dets))
+    if not num_a:
+        precision = np.full((num_t, num_r, num_classes, 0, num_m), -1.0)
+        return dict(precision=precision, scores=precision.copy(),
+                    recall=np.full((num_t, num_classes, 0, num_m), -1.0))
+    dets, det_keys, det_xywh = _rank_detections(
+        det_boxes, det_scores, det_labels, det_imgs, num_classes, xyxy,
+        max_dets[-1], area_rng)
     # crowd regions only are matched as crowds: other ignored GTs (ignore
     # flag, area range) are taken once, as pycocotools does for GTs outside
     # the area range
     matches = coco_match(det_keys, det_xywh, gt_boxes,
                          gt_imgs * num_classes + gt_labels, gt_iscrowd,
-                         gt_ignored, iou_thrs) if num_a else []
+                         gt_ignored, iou_thrs)
     del det_xywh
     num_gts = np.zeros((num_classes, num_a), dtype=np.int64)
     for a in range(num_a):
         num_gts[:, a] = np.bincount(gt_labels[~gt_ignored[a]],
                                     minlength=num_classes)
-    if num_a:
-        precision, recall, scores = coco_accumulate(
-            matches, dets, gt_ignored, zero_id, num_gts, rec_thrs, max_dets)
-    else:
-        precision = np.full((num_t, num_r, num_classes, 0, num_m), -1.0)
-        scores = precision.copy()
-        recall = np.full((num_t, num_classes, 0, num_m), -1.0)
-    stats = summarize(precision, recall, iou_thrs, max_dets,
-                      COCO_AREA_LABELS[:num_a])
-    return dict(precision=precision, recall=recall, scores=scores,
-                stats=stats, num_gts=num_gts)
+    precision, recall, scores = coco_accumulate(
+        matches, dets, gt_ignored, zero_id, num_gts, rec_thrs, max_dets)
+    return dict(precision=precision, recall=recall, scores=scores)
 
 
 def _rank_detections(boxes: np.ndarray, scores: np.ndarray,

@@ -1,17 +1,19 @@
 """Compute named numpy arrays in a forked child process, meanwhile the
 parent works on.
 
-The COCO json ingest parses the tail of a large results file this way
-(:mod:`mmext.evaluation.coco_json`): the child inherits everything the
-parent has loaded (no pickling, no fresh interpreter) and sends its arrays
-back as raw bytes through a pipe. Whatever goes wrong in the child (an
-exception, a crash) only makes :meth:`ForkedArrays.result` return None: the
-caller then does the work itself, so errors surface from the parent with
-their usual messages.
+Two users: the COCO json ingest parses the tail of a large results file
+this way (:mod:`mmext.evaluation.coco_json`), and :func:`.coco.coco_eval`
+with ``processes=2`` evaluates part of the classes. The child inherits
+everything the parent has loaded (no pickling, no fresh interpreter) and
+sends its arrays back as raw bytes through a pipe. Whatever goes wrong in
+the child (an exception, a crash) only makes :meth:`ForkedArrays.result`
+return None: the caller then does the work itself, so errors surface from
+the parent with their usual messages and a result is never partial.
 
 Numpy and the standard library only.
 """
 import json
+import math
 import os
 import signal
 import struct
@@ -24,18 +26,27 @@ _LENGTH = struct.Struct('<Q')
 
 
 def spare_cpu() -> bool:
-    """Whether a forked child would run beside this process: fork exists,
-    no other Python thread runs (one might hold a lock the child needs),
-    this process may use several CPUs and one of them is idle now (on a
-    busy machine the child would only queue, and its page copying would
+    """Whether a forked child would run beside this process: see
+    :func:`spare_cpus`."""
+    return spare_cpus() > 0
+
+
+def spare_cpus() -> int:
+    """How many forked children would run beside this process: 0 unless
+    fork exists and no other Python thread runs (one might hold a lock the
+    child needs); else the CPUs this process may use that are idle now (on
+    a busy machine a child would only queue, and its page copying would
     cost more than it saves)."""
     if not hasattr(os, 'fork') or threading.active_count() > 1:
-        return False
+        return 0
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         cpus = os.cpu_count() or 1
-    return cpus > 1 and _running_tasks() < cpus - 0.5
+    # the running tasks include this one; one running half the time on
+    # average leaves no CPU to spare
+    idle = math.ceil(cpus - _running_tasks() - 0.5)
+    return max(min(idle, cpus - 1), 0)
 
 
 def _running_tasks() -> float:
