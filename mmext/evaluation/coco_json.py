@@ -15,9 +15,10 @@ Why it is fast, and small:
   entries where the parent's share (GT file and the results up to there)
   matches the child's, when a CPU is free
   (:func:`.functional.forked_arrays.spare_cpu`): a forked child parses
-  the tail into raw columns while the parent reads the GT and the head. Whatever the child cannot do (a malformed entry,
-  ids that are not all ints, a crash) the parent redoes, so every error
-  names the entry as without the split.
+  the tail into raw columns while the parent reads the GT and the head.
+  Whatever the child cannot do (a malformed entry, ids that are not all
+  ints, a crash) the parent redoes, so every error names the entry as
+  without the split.
 
 Rules, as pycocotools reads the files: images are ordered by id (the order
 that breaks score ties), classes by category id; ``bbox`` is ``[x, y,
