@@ -255,6 +255,7 @@ def test_json_parse_errors_name_the_file(tmp_path):
     ('result', [3.5, 4.0, 2.0, None], 'must be 4 finite numbers'),
     ('annotation', [1.0, 2.0, 3.0], 'must be 4 finite numbers'),
     ('annotation', [1.0, 2.0, 3.0, -0.5], 'has a negative width or height'),
+    ('annotation', [1.0, 2.0, '3.0', 4.0], 'holds a string'),
 ])
 def test_bad_bbox_names_its_entry_as_given(tmp_path, kind, bbox, expected):
     s = random_scene(3, num_images=4)
@@ -275,7 +276,21 @@ def test_bad_bbox_names_its_entry_as_given(tmp_path, kind, bbox, expected):
         f'{path}: {where}: bbox {bbox!r} ' + (
             'must be 4 finite numbers [x, y, width, height]'
             if 'finite' in expected else
-            '[x, y, width, height] has a negative width or height'))
+            'holds a string where a number belongs' if 'string' in expected
+            else '[x, y, width, height] has a negative width or height'))
+
+
+@pytest.mark.parametrize('field, value', [('score', '0.5'),
+                                          ('bbox', [1, 2, '3', 4])])
+def test_results_json_of_config_route_refuses_numeric_strings(field, value):
+    from mmext.evaluation.results_json import index_coco_entries
+    entries = [dict(image_id=7, category_id=1, bbox=[1, 2, 3, 4], score=0.5)
+               for _ in range(3)]
+    entries[1][field] = value
+    with pytest.raises(ValueError, match=(
+            rf'^result #1 \(image_id 7\): {field} .* holds a string where a '
+            'number belongs')):
+        index_coco_entries('result', entries, [7], [1], True)
 
 
 def test_pickle_errors_and_help(tmp_path, capsys):
