@@ -5,7 +5,7 @@ import mmdet
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.registry import init_default_scope
+from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
 
 from mmext.models.dense_heads import TOODHead
@@ -74,20 +74,21 @@ def test_tiny_config_trains(tmp_path, voc_root):
     cfg.train_dataloader.batch_size = 2
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=100)
     cfg.default_hooks.logger = dict(type='LoggerHook', interval=1)
-    init_default_scope('mmdet')
-    runner = Runner.from_cfg(cfg)
-    head = runner.model.bbox_head
-    assert isinstance(head, TOODHead)
-    assert isinstance(head.alignment_assigner, TaskAlignedAssigner)
-    assert isinstance(head.loss_cls, AlignedQualityFocalLoss)
-    assert isinstance(head.loss_bbox, AlignedIoULoss)
     # one thread: OpenMP threads slow down badly on a shared, busy CPU
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    try:
-        runner.train()
-    finally:
-        torch.set_num_threads(threads)
+    # scoped: the Runner's default scope is gone after the block
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        try:
+            runner = Runner.from_cfg(cfg)
+            head = runner.model.bbox_head
+            assert isinstance(head, TOODHead)
+            assert isinstance(head.alignment_assigner, TaskAlignedAssigner)
+            assert isinstance(head.loss_cls, AlignedQualityFocalLoss)
+            assert isinstance(head.loss_bbox, AlignedIoULoss)
+            runner.train()
+        finally:
+            torch.set_num_threads(threads)
     scalars = runner.message_hub.log_scalars
     assert scalars['train/loss_cls'].current() > 0
     assert scalars['train/loss_bbox'].current() >= 0

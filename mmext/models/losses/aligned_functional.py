@@ -2,7 +2,9 @@
 
 Each function returns the unreduced loss; weighting by the alignment metric
 and reduction are done by the registered classes. The arithmetic follows
-mmdet's ``quality_focal_loss_with_prob`` / ``quality_focal_loss``,
+mmdet's ``quality_focal_loss_with_prob`` / ``quality_focal_loss``
+(:func:`label_quality_focal_loss`; the dense-target
+:func:`quality_focal_loss` as mmdet's ``quality_focal_loss_tensor_target``),
 ``giou_loss`` (via ``bbox_overlaps(mode='giou', is_aligned=True)``) and
 ``ciou_loss`` operation for operation, so values agree bit for bit.
 """
@@ -27,6 +29,47 @@ def soft_targets(labels: Tensor, scores: Tensor, num_classes: int) -> Tensor:
     pos = (labels >= 0) & (labels < num_classes)
     one_hot = F.one_hot(torch.where(pos, labels, 0).long(), num_classes)
     return one_hot * torch.where(pos, scores, 0)[:, None]
+
+
+def label_quality_focal_loss(pred: Tensor,
+                             labels: Tensor,
+                             scores: Tensor,
+                             beta: float = 2.0,
+                             activated: bool = False) -> Tensor:
+    """Quality focal loss of (labels, scores) targets, as mmdet computes it.
+
+    Every element first as a negative (``BCE(p, 0) * p**beta``), then the
+    positives' GT-class elements again towards their score: no dense (N, C)
+    target is built. On the CPU each pass over (N, C) is a parallel region
+    that waits for its slowest thread, which on a busy machine costs a time
+    slice; this order makes about half the passes of
+    :func:`soft_targets` + :func:`quality_focal_loss`, forward and backward,
+    and gives mmdet's bits, values and gradients.
+
+    Args:
+        pred (Tensor): (N, C) logits, or probabilities if ``activated``.
+        labels (Tensor): (N,) classes; values outside [0, C) mean background.
+        scores (Tensor): (N,) quality targets of the positives.
+        beta (float): modulating exponent. Defaults to 2.0.
+        activated (bool): whether ``pred`` already went through a sigmoid.
+            Defaults to False.
+
+    Returns:
+        Tensor: (N,) loss summed over classes.
+    """
+    bce = F.binary_cross_entropy if activated else \
+        F.binary_cross_entropy_with_logits
+    prob = pred if activated else pred.sigmoid()
+    # a broadcast zero: the same kernel values as mmdet's zeros, no fill pass
+    zero = pred.new_zeros(()).expand_as(pred)
+    loss = bce(pred, zero, reduction='none') * prob.pow(beta)
+    pos = ((labels >= 0) & (labels < pred.shape[1])).nonzero().squeeze(1)
+    pos_label = labels[pos].long()
+    pos_score = scores[pos].to(pred.dtype)
+    loss[pos, pos_label] = bce(
+        pred[pos, pos_label], pos_score, reduction='none') * (
+            pos_score - prob[pos, pos_label]).abs().pow(beta)
+    return loss.sum(dim=1)
 
 
 def quality_focal_loss(pred: Tensor,

@@ -6,8 +6,8 @@ from mmdet.models.losses.utils import weight_reduce_loss
 from torch import Tensor, nn
 
 from mmext.registry import MODELS
-from .aligned_functional import (ciou_loss, giou_loss, quality_focal_loss,
-                                 soft_targets)
+from .aligned_functional import (ciou_loss, giou_loss,
+                                 label_quality_focal_loss, quality_focal_loss)
 from .reduction import check_reduction
 
 
@@ -75,12 +75,14 @@ class AlignedQualityFocalLoss(nn.Module):
         check_reduction(reduction)
         if isinstance(target, (tuple, list)):
             labels, scores = target
-            target = soft_targets(labels, scores, pred.shape[1])
-        if target.shape != pred.shape:
+            loss = label_quality_focal_loss(pred, labels, scores, self.beta,
+                                            self.activated)
+        elif target.shape != pred.shape:
             raise ValueError(f'target must be {tuple(pred.shape)} soft '
                              f'targets, got {tuple(target.shape)}')
-        target = target.to(pred.dtype)
-        loss = quality_focal_loss(pred, target, self.beta, self.activated)
+        else:
+            loss = quality_focal_loss(pred, target.to(pred.dtype), self.beta,
+                                      self.activated)
         return self.loss_weight * weight_reduce_loss(loss, weight, reduction,
                                                      avg_factor)
 
