@@ -4,7 +4,9 @@ import pytest
 from mmdet.evaluation.functional import eval_map
 
 from mmext.evaluation.functional import (ap_11point, ap_area, box_iou,
-                                         voc_eval)
+                                         paired_box_iou, voc_eval)
+from mmext.evaluation.functional.grouping import same_group_pairs, score_order
+from mmext.evaluation.functional.iou import paired_box_iou_at
 from tests.helpers.det_scenes import random_scene
 
 
@@ -124,12 +126,16 @@ def test_ap_interpolations():
     (dict(det_scores=[0.5, 0.4]), 'has 2 entries'),
     (dict(det_imgs=[9]), 'image index 9 out of range'),
 ])
-def test_bad_input_errors(bad, msg):
+@pytest.mark.parametrize('dtype', [np.float64, np.float32])
+def test_bad_input_errors(bad, msg, dtype):
     kwargs = dict(det_boxes=[[0, 0, 4, 4]], det_scores=[0.5], det_labels=[0],
                   det_imgs=[0], gt_boxes=[[0, 0, 4, 4]], gt_labels=[0],
                   gt_imgs=[0], num_classes=3, num_images=2,
                   img_names=['a.jpg', 'b.jpg'])
     kwargs.update(bad)
+    # float32 boxes and scores are checked as they are, not converted
+    for key in ('det_boxes', 'det_scores', 'gt_boxes'):
+        kwargs[key] = np.asarray(kwargs[key], dtype)
     with pytest.raises(ValueError, match=msg):
         voc_eval(**kwargs)
 
@@ -223,3 +229,82 @@ def test_scale_ranges_bad(bad):
     with pytest.raises(ValueError, match='scale'):
         voc_eval([[0, 0, 4, 4]], [.5], [0], [0], [[0, 0, 4, 4]], [0], [0],
                  1, scale_ranges=bad)
+
+
+@pytest.mark.parametrize('seed', range(6))
+def test_parity_with_mmdet_float32_inputs(seed):
+    """Float32 boxes and scores (what models output) take the packed-key
+    sort and the float32-kept checks; results still equal ``eval_map``'s
+    and ours on the same values in float64."""
+    s = random_scene(300 + seed, num_images=8, crowd_frac=0.0,
+                     integer=seed % 2 == 0)
+    s32 = dict(s, det_boxes=s['det_boxes'].astype(np.float32),
+               det_scores=s['det_scores'].astype(np.float32),
+               gt_boxes=s['gt_boxes'].astype(np.float32))
+    dets, anns = _mmdet_inputs(s32)
+    res = _ours(s32, legacy_coords=seed % 3 != 0, scale_ranges=SCALES)
+    as64 = {k: (v.astype(np.float64) if k in ('det_boxes', 'det_scores',
+                                              'gt_boxes') else v)
+            for k, v in s32.items()}
+    res64 = _ours(as64, legacy_coords=seed % 3 != 0, scale_ranges=SCALES)
+    for mode in ('11points', 'area'):
+        np.testing.assert_array_equal(res['ap'][mode], res64['ap'][mode])
+        np.testing.assert_array_equal(res['scales']['ap'][mode],
+                                      res64['scales']['ap'][mode])
+        mean_ap, _ = eval_map(dets, anns, iou_thr=0.5, logger='silent',
+                              nproc=1, use_legacy_coordinate=seed % 3 != 0,
+                              eval_mode=mode)
+        assert abs(res['mAP'][mode][0] - mean_ap) < 1e-6
+    curve = res['curves'][0][0]
+    assert curve['scores'].dtype == np.float64
+    assert (np.diff(curve['scores']) <= 0).all()
+
+
+@pytest.mark.parametrize('seed', range(40))
+def test_score_order_is_the_stable_sort(seed):
+    """Class, then score descending, ties by image then input position:
+    the packed-key path (float32 scores) and the fallback (float64 scores,
+    large labels) both equal a lexsort."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(0, 80))
+    values = np.array([-1.5, -0.0, 0.0, 0.25, 1e-40, 3.0, -2e-45, np.inf,
+                       -np.inf, 0.1])
+    scores = rng.choice(values, n)
+    if seed % 3 == 0:
+        scores = rng.random(n)  # float64 values: the fallback
+    scores = scores.astype(np.float32 if seed % 3 == 1 else np.float64)
+    labels = rng.integers(0, 4 if seed % 5 else 10**6, n)
+    imgs = rng.integers(0, 5, n)
+    if seed % 2:
+        imgs = np.sort(imgs)
+    ref = np.lexsort((np.arange(n), imgs, -scores.astype(np.float64),
+                      labels))
+    np.testing.assert_array_equal(score_order(scores, labels, imgs), ref)
+
+
+@pytest.mark.parametrize('seed', range(10))
+def test_same_group_pairs_dense_and_sparse(seed):
+    rng = np.random.default_rng(seed)
+    spread = 10 if seed % 2 else 10**9  # dense table or binary search
+    det_keys = rng.integers(0, 6, 50) * spread
+    gt_keys = rng.integers(0, 6, 20) * spread
+    d, g = same_group_pairs(det_keys, gt_keys)
+    ref = [(i, j) for i in range(50) for j in range(20)
+           if det_keys[i] == gt_keys[j]]
+    assert list(zip(d.tolist(), g.tolist())) == ref
+
+
+def test_paired_box_iou_at_equals_gathered():
+    rng = np.random.default_rng(0)
+    a = np.floor(rng.uniform(0, 50, (30, 4)))
+    a[:, 2:] = a[:, :2] + np.floor(rng.uniform(0, 20, (30, 2)))
+    b = a[rng.permutation(30)[:12]] + rng.integers(-3, 4, (12, 4))
+    b[:, 2:] = np.maximum(b[:, 2:], b[:, :2])
+    i, j = rng.integers(0, 30, 200), rng.integers(0, 12, 200)
+    for legacy in (True, False):
+        ref = paired_box_iou(a[i], b[j], legacy)
+        np.testing.assert_array_equal(
+            paired_box_iou_at(a, i, b, j, legacy), ref)
+        np.testing.assert_array_equal(
+            paired_box_iou_at(a.astype(np.float32), i, b, j, legacy), ref)
+        np.testing.assert_array_equal(box_iou(a, b, legacy)[i, j], ref)
