@@ -324,3 +324,19 @@ def test_non_integer_gt_label_and_score_shape():
     with pytest.raises(ValueError, match=r'gt_score has shape \(5,\) but '
                        r'pred_score \(6,\)'):
         metric.process(None, [dict(samples[0], gt_score=torch.zeros(5))])
+
+
+def test_no_samples_is_a_clear_error():
+    """An empty val loader (or every sample lost before ``process``): an
+    mmengine ``Evaluator`` warns that results are empty, then calls
+    ``compute_metrics([])``; mmpretrain's metric fails there with torch's
+    "stack expects a non-empty TensorList", ours names itself and the
+    cause."""
+    with pytest.raises(RuntimeError, match='non-empty TensorList'):
+        MMPretrainMetric(thr=0.5).compute_metrics([])
+    metric = build(thr=0.5)
+    metric.dataset_meta = dict(classes=CLASSES)
+    with pytest.raises(ValueError,
+                       match=r'MultiLabelMetric got no samples.*empty '
+                       r'val/test dataloader'):
+        Evaluator(metric).evaluate(0)

@@ -168,7 +168,19 @@ class MultiLabelMetric(BaseMetric):
 
         Returns:
             dict[str, float]: Items in percent.
+
+        Raises:
+            ValueError: When ``results`` is empty, naming the metric and
+                the usual causes (mmpretrain fails here with torch's
+                "stack expects a non-empty TensorList").
         """
+        if not results:
+            raise ValueError(
+                f'{type(self).__name__} got no samples to evaluate: the '
+                'results of every rank are empty (an empty val/test '
+                'dataloader, or a model whose outputs never reached '
+                '`process`). mAP, AUC and the P/R/F1 items are undefined '
+                'without samples.')
         scores, targets = stack_samples(results)
         classes = self._classes(scores.shape[1])
         thr = self.thr
