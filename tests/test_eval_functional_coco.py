@@ -311,6 +311,10 @@ def test_class_parts_balance_detections_and_fall_back(monkeypatch):
     assert coco._class_parts(labels, 4, 2) == [(0, 4)]
     monkeypatch.setattr(coco, 'spare_cpus', lambda: 5)
     assert coco._class_parts(labels[:0], 4, 3) == [(0, 1), (1, 2), (2, 4)]
+    labels = np.repeat(np.arange(10), 100)
+    assert coco._class_parts(labels, 10, 2) == [(0, 5), (5, 10)]
+    labels = np.repeat(np.arange(100), 10)
+    assert coco._class_parts(labels, 100, 2) == [(0, 47), (47, 100)]
     assert coco._class_parts(labels, 2, 6) == [(0, 1), (1, 2)]
 
 
