@@ -35,8 +35,9 @@ import torch
 B, NUM_CLASSES, IMG, STRIDES, TOPK = 16, 20, 640, (8, 16, 32), 13
 
 
-def make_inputs(num_gts: int, seed: int = 0) -> dict:
-    """Random but detector-like inputs: boxes around the priors."""
+def make_inputs(num_gts: int, seed: int = 0, batch: int = B) -> dict:
+    """Random but detector-like inputs of ``batch`` images: boxes around the
+    priors."""
     g = torch.Generator().manual_seed(seed)
     centers = []
     for s in STRIDES:
@@ -46,15 +47,15 @@ def make_inputs(num_gts: int, seed: int = 0) -> dict:
     centers = torch.cat(centers)  # (8400, 2)
     priors = torch.cat([centers - 32, centers + 32], -1)
     num = centers.shape[0]
-    scores = torch.rand(B, num, NUM_CLASSES, generator=g)
-    wh = torch.rand(B, num, 2, generator=g) * 120 + 8
-    ctr = centers + (torch.rand(B, num, 2, generator=g) - 0.5) * 16
+    scores = torch.rand(batch, num, NUM_CLASSES, generator=g)
+    wh = torch.rand(batch, num, 2, generator=g) * 120 + 8
+    ctr = centers + (torch.rand(batch, num, 2, generator=g) - 0.5) * 16
     pred = torch.cat([ctr - wh / 2, ctr + wh / 2], -1)
-    gxy = torch.rand(B, num_gts, 2, generator=g) * IMG
-    gwh = torch.rand(B, num_gts, 2, generator=g) * 150 + 10
+    gxy = torch.rand(batch, num_gts, 2, generator=g) * IMG
+    gwh = torch.rand(batch, num_gts, 2, generator=g) * 150 + 10
     gt = torch.cat([gxy - gwh / 2, gxy + gwh / 2], -1).clamp(0, IMG)
-    labels = torch.randint(0, NUM_CLASSES, (B, num_gts), generator=g)
-    valid = torch.ones(B, num_gts, dtype=torch.bool)
+    labels = torch.randint(0, NUM_CLASSES, (batch, num_gts), generator=g)
+    valid = torch.ones(batch, num_gts, dtype=torch.bool)
     return dict(centers=centers, priors=priors, scores=scores, pred=pred,
                 gt=gt, labels=labels, valid=valid)
 
@@ -77,7 +78,7 @@ def run_mmdet(x: dict):
     from mmengine.structures import InstanceData
     assigner = TaskAlignedAssigner(topk=TOPK)
     out = {k: [] for k in ('gt_inds', 'labels', 'max_overlaps', 'metrics')}
-    for i in range(B):
+    for i in range(x['scores'].shape[0]):
         r = assigner.assign(
             InstanceData(priors=x['priors'], bboxes=x['pred'][i],
                          scores=x['scores'][i]),
@@ -108,10 +109,11 @@ WORKERS = {
 
 
 def worker(name: str, case: str) -> dict:
-    """Time one contender on ``case`` ('M:repeats'); keep its last output,
-    fastest time and peak memory."""
-    num_gts, repeats = map(int, case.split(':'))
-    x = make_inputs(num_gts)
+    """Time one contender on ``case`` ('M:repeats' or 'M:repeats:batch',
+    batch 16 by default); keep its last output, fastest time and peak
+    memory."""
+    num_gts, repeats, *batch = map(int, case.split(':'))
+    x = make_inputs(num_gts, batch=batch[0] if batch else B)
     WORKERS[name](make_inputs(2, seed=1))  # warm-up: imports, allocator
     base_mb = harness.reset_peak_rss()
     times = []
