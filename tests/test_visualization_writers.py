@@ -110,3 +110,29 @@ def test_tables_drop_empty_classes_and_show_dash():
     assert cells['a'][5] == '0.9000'  # best threshold
     assert prf.splitlines()[-1] == (
         '1 of 3 classes with neither GT nor detections not shown')
+
+
+@pytest.mark.parametrize('durable', [False, True])
+def test_atomic_path_is_the_one_atomic_writer(tmp_path, durable):
+    """The writers and the checkpoint backend share ``atomic_path``: the
+    target is replaced whole, or left as it was with no temporary file."""
+    from mmext.engine.durable_backend import atomic_write, temp_path
+    from mmext.visualization.writers import atomic_path
+    target = tmp_path / 'f.bin'
+    target.write_bytes(b'old')
+    tmp = temp_path(target) if durable else None
+    with pytest.raises(RuntimeError):
+        with atomic_path(target, durable=durable, tmp=tmp) as path:
+            with open(path, 'wb') as f:
+                f.write(b'half')
+            assert tmp is None or path == tmp
+            raise RuntimeError('killed mid-write')
+    assert target.read_bytes() == b'old'
+    assert os.listdir(tmp_path) == ['f.bin']
+    with atomic_path(target, durable=durable, tmp=tmp) as path, \
+            open(path, 'wb') as f:
+        f.write(b'new')
+    assert target.read_bytes() == b'new'
+    atomic_write(target, b'newer')  # the engine's writer goes through it
+    assert target.read_bytes() == b'newer'
+    assert os.listdir(tmp_path) == ['f.bin']

@@ -6,16 +6,18 @@ or, if the process dies or the write fails at any moment, the previous file
 unchanged: the bytes go to a temporary file in the same directory, are
 flushed and fsync'ed, the temporary file is renamed over the target
 (``os.replace``, atomic on POSIX file systems), and the directory is
-fsync'ed so the rename itself survives a power loss.
+fsync'ed so the rename itself survives a power loss. The mechanism is
+:func:`mmext.visualization.writers.atomic_path` (the lowest layer both the
+writers and the engine import); this module fixes the temporary name.
 """
-import contextlib
-import os
 import os.path as osp
 from pathlib import Path
 from typing import Union
 
 import mmengine
 from mmengine.fileio import LocalBackend, register_backend
+
+from mmext.visualization.writers import atomic_path
 
 # the name configs and hooks pass as ``backend_args=dict(backend=...)``
 DURABLE_BACKEND = 'mmext_durable_local'
@@ -32,17 +34,8 @@ def temp_path(path: Union[str, Path]) -> str:
     return osp.join(directory, f'.{name}.tmp')
 
 
-def fsync_dir(directory: Union[str, Path]) -> None:
-    """Make the entries (renames, new files) of ``directory`` durable."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def atomic_write(path: Union[str, Path], data: bytes) -> None:
-    """Replace ``path`` by ``data`` all at once.
+    """Replace ``path`` by ``data`` all at once, durably.
 
     Args:
         path (str | Path): Target file; its directory must exist.
@@ -52,18 +45,9 @@ def atomic_write(path: Union[str, Path], data: bytes) -> None:
         OSError: If the write, the fsync or the rename fails; ``path`` is
             then left as it was and the temporary file is removed.
     """
-    tmp = temp_path(path)
-    try:
-        with open(tmp, 'wb') as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(tmp)
-        raise
-    fsync_dir(osp.dirname(osp.abspath(path)))
+    with atomic_path(path, durable=True, tmp=temp_path(path)) as tmp, \
+            open(tmp, 'wb') as f:
+        f.write(data)
 
 
 @register_backend(DURABLE_BACKEND)

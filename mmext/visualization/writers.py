@@ -14,34 +14,69 @@ import contextlib
 import os
 import os.path as osp
 import secrets
-from typing import Any, Iterator, Sequence, Tuple
+from pathlib import Path
+from typing import Any, Iterator, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import orjson
 
 
 @contextlib.contextmanager
-def atomic_path(path: str) -> Iterator[str]:
+def atomic_path(path: Union[str, Path],
+                durable: bool = False,
+                tmp: Optional[str] = None) -> Iterator[str]:
     """A temporary path to write; renamed to ``path`` when the block ends
-    without error, removed otherwise.
+    without error, removed otherwise (``path`` is then left as it was).
+
+    The one atomic-write primitive of mmext: the writers here use it as
+    is, :func:`mmext.engine.durable_backend.atomic_write` (checkpoints)
+    with ``durable=True`` and a fixed ``tmp``.
 
     Example:
         >>> with atomic_path('out/curve.png') as tmp:
         ...     fig.savefig(tmp, format='png')
+
+    Args:
+        path (str | Path): Target file; its directory must exist.
+        durable (bool): Also fsync the written file before the rename and
+            the directory after it, so that the new content and the rename
+            survive a power loss. Defaults to False.
+        tmp (str, optional): The temporary path, in ``path``'s directory
+            (a rename does not cross file systems). Defaults to a fresh
+            hidden name there, so concurrent writers of one target never
+            share a temporary file.
+
+    Raises:
+        OSError: If the fsync or the rename fails.
     """
     directory, name = osp.split(osp.abspath(path))
-    ext = osp.splitext(name)[1]
-    # a fresh name, not mkstemp: the writer creates the file, so it gets the
-    # umask's permissions (mkstemp's 0600 would hide outputs on shared dirs)
-    tmp = osp.join(directory,
-                   f'.{name}.{os.getpid()}.{secrets.token_hex(6)}{ext}')
+    if tmp is None:
+        # a fresh name, not mkstemp: the writer creates the file, so it
+        # gets the umask's permissions (mkstemp's 0600 would hide outputs
+        # on shared dirs)
+        ext = osp.splitext(name)[1]
+        tmp = osp.join(directory,
+                       f'.{name}.{os.getpid()}.{secrets.token_hex(6)}{ext}')
     try:
         yield tmp
+        if durable:
+            _fsync(tmp)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)
         raise
+    if durable:
+        _fsync(directory)  # the rename itself
+
+
+def _fsync(path: str) -> None:
+    """Flush a file's content, or a directory's entries, to the disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def new_figure(nrows: int = 1, ncols: int = 1, *,
