@@ -142,15 +142,16 @@ def classify_matches(best_gt: np.ndarray,
     """
     thrs = np.asarray(iou_thrs, dtype=np.float64).reshape(-1, 1)
     hit = best_iou[None] >= thrs  # (T, N)
-    # only hits need their GT's flag; -1 (no GT) never hits (thr > 0)
+    # only hits need their GT's flag (no GT: IoU -inf, never a hit)
     hit_ignored = np.zeros_like(hit)
     tp = np.zeros_like(hit)
     for t in range(len(thrs)):
         cand = np.flatnonzero(hit[t])
         gts = best_gt[cand]
-        hit_ignored[t, cand] = gt_ignore[gts]
-        keep = ~hit_ignored[t, cand]
-        tp[t, first_per_group(gts[keep], cand[keep], len(gt_ignore))] = True
+        ignored = gt_ignore[gts]
+        hit_ignored[t, cand] = ignored
+        tp[t, first_per_group(gts[~ignored], cand[~ignored],
+                              len(gt_ignore))] = True
     missed = ~hit if det_counted is None else ~hit & det_counted[None]
     fp = (hit & ~hit_ignored & ~tp) | missed
     return tp, fp
