@@ -348,6 +348,9 @@ def _evaluate_classes(det_boxes: np.ndarray, det_scores: np.ndarray,
     dets, det_keys, det_xywh = _rank_detections(
         det_boxes, det_scores, det_labels, det_imgs, num_classes, xyxy,
         max_dets[-1], area_rng)
+    # a class range's copies are ranked now: freed before the matching
+    # peaks (the caller holds the whole arrays)
+    del det_boxes, det_scores, det_labels, det_imgs
     # crowd regions only are matched as crowds: other ignored GTs (ignore
     # flag, area range) are taken once, as pycocotools does for GTs outside
     # the area range
