@@ -25,15 +25,32 @@ def _run_from_repo_root(monkeypatch):
     monkeypatch.chdir(REPO_ROOT)
 
 
+def _managed_classes() -> list:
+    """mmengine's ``ManagerMixin`` classes imported so far (each keeps its
+    own instances by name)."""
+    from mmengine.utils import ManagerMixin
+    found, todo = [ManagerMixin], [ManagerMixin]
+    while todo:
+        for sub in todo.pop().__subclasses__():
+            if sub not in found:
+                found.append(sub)
+                todo.append(sub)
+    return found
+
+
 @pytest.fixture(autouse=True)
-def _no_default_scope_leak():
-    """A Runner or ``init_default_scope`` in one test sets mmengine's default
-    scope for the whole process; later tests must not build from it."""
-    from mmengine.registry import DefaultScope
-    before = set(DefaultScope._instance_dict)
+def _no_global_instance_leak():
+    """A Runner or ``init_default_scope`` in one test leaves process-wide
+    named instances: the default scope, loggers, message hubs and
+    visualizers. Later tests must not build from that scope, and a later
+    Runner must not get the old visualizer back (mmdet's configs all name
+    theirs ``'visualizer'``, so it would write into the old run's
+    folder)."""
+    before = {cls: set(cls._instance_dict) for cls in _managed_classes()}
     yield
-    for name in set(DefaultScope._instance_dict) - before:
-        del DefaultScope._instance_dict[name]
+    for cls in _managed_classes():
+        for name in set(cls._instance_dict) - before.get(cls, set()):
+            del cls._instance_dict[name]
 
 
 @pytest.fixture(scope='session')

@@ -4,17 +4,19 @@ mmpretrain, mmdet, pycocotools, mmengine runs) stays within the peer's
 precision, and every line carries the harness fields."""
 import json
 import os.path as osp
+import runpy
+import sys
 
 import pytest
 
 from tests.helpers.paths import REPO_ROOT
 from tests.helpers.process import run
 
-pytestmark = pytest.mark.slow  # each starts benchmark processes
-
 HARNESS_FIELDS = {'bench', 'ours_s', 'peer', 'peer_s', 'ratio',
                   'max_abs_diff', 'rounds', 'load_avg', 'cpu_count',
                   'threads', 'contention'}
+# a line timing mmext alone (``peer`` None) has no comparison fields
+SOLO_FIELDS = {'bench', 'ours_s', 'peer', 'rounds', 'load_avg', 'contention'}
 
 
 def run_bench(name: str, *args: str) -> list:
@@ -23,11 +25,13 @@ def run_bench(name: str, *args: str) -> list:
     lines = [json.loads(line) for line in proc.stdout.splitlines()
              if line.startswith('{')]
     for line in lines:
-        assert HARNESS_FIELDS <= set(line), line
+        fields = SOLO_FIELDS if line['peer'] is None else HARNESS_FIELDS
+        assert fields <= set(line), line
         assert line['rounds'] == 1 and line['ours_s'] > 0
     return lines
 
 
+@pytest.mark.slow  # starts benchmark processes
 def test_bench_multilabel():
     lines = run_bench('bench_multilabel.py', '--sizes', '3000x20',
                       '--ranking-sizes', '3000x20')
@@ -40,6 +44,7 @@ def test_bench_multilabel():
     assert lines[0]['threads']['peer']['torch'] >= 1
 
 
+@pytest.mark.slow  # starts benchmark processes
 def test_bench_det_eval():
     lines = run_bench('bench_det_eval.py', '--scale', '0.01', '--peers',
                       'pycocotools', '--only', 'voc', 'coco')
@@ -55,6 +60,7 @@ def test_bench_det_eval():
         assert line['ours_AP'] > 0
 
 
+@pytest.mark.slow  # starts benchmark processes
 def test_bench_class_balance():
     # --contention itself: test_bench_harness.py (a busy core would double
     # this test's time on 2 cores)
@@ -67,10 +73,37 @@ def test_bench_class_balance():
         assert line['samples'] > line['images'] == 3000
 
 
+@pytest.mark.slow  # starts benchmark processes
+def test_bench_analysis():
+    lines = run_bench('bench_analysis.py', '--images', '60',
+                      '--tide-images', '20')
+    by_name = {x['bench']: x for x in lines}
+    assert list(by_name) == ['analysis_full', 'confusion_matrix',
+                             'analysis_write']
+    full = by_name['analysis_full']
+    assert full['peer'].startswith('tidecv')
+    assert full['images'] == 20 and full['full_images'] == 60
+    assert full['ours_full_s'] > 0
+    # AP50, the six dAPs and the two special dAPs, in AP points
+    assert full['max_abs_diff'] < 1e-9
+    matrix = by_name['confusion_matrix']
+    assert matrix['peer'] == 'mmdet.calculate_confusion_matrix'
+    assert matrix['max_abs_diff'] == 0  # integer counts
+    assert by_name['analysis_write']['peer'] is None
+
+
 @pytest.mark.parametrize('name', ['bench_multilabel.py', 'bench_det_eval.py',
-                                  'bench_class_balance.py'])
-def test_help_names_the_harness_options(name):
-    out = run(['python', osp.join(REPO_ROOT, 'benchmarks', name), '--help'],
-              timeout=300)
-    assert '--contention' in out.stdout
-    assert '--rounds' in out.stdout
+                                  'bench_class_balance.py',
+                                  'bench_analysis.py'])
+def test_help_names_the_harness_options(name, monkeypatch, capsys):
+    """``--help`` of the script as run from the command line (in this
+    process: argparse prints it and exits before any benchmark work)."""
+    monkeypatch.syspath_prepend(osp.join(REPO_ROOT, 'benchmarks'))
+    monkeypatch.setattr(sys, 'argv', [name, '--help'])
+    with pytest.raises(SystemExit) as exited:
+        runpy.run_path(osp.join(REPO_ROOT, 'benchmarks', name),
+                       run_name='__main__')
+    assert exited.value.code == 0
+    out = capsys.readouterr().out
+    assert '--contention' in out
+    assert '--rounds' in out

@@ -4,10 +4,11 @@ Each payload is first loaded, in a subprocess without mmext, under what it
 attacks (the old allow-list with ``builtins.getattr``, or a plain pickle load)
 to show that it is live; then it must be refused by ``torch.load`` after
 ``import mmext``, by mmengine's loaders, by ``tools/test.py`` and by
-``tools/train.py --resume``.
+``tools/train.py --resume`` (their ``main``, in this process).
 """
 import copy
 import copyreg
+import importlib
 import itertools
 import json
 import os
@@ -15,6 +16,7 @@ import pickle
 import pickletools
 import subprocess
 import sys
+import traceback
 import zipfile
 from collections import OrderedDict
 
@@ -31,7 +33,7 @@ from mmext.utils.checkpoint import (CheckpointArray, checkpoint_reconstruct,
 
 from tests.helpers.paths import REPO_ROOT
 from tests.helpers.process import python_env
-from tests.helpers.runs import DETECTOR_ITERS
+from tests.helpers.runs import DETECTOR_ITERS, experiment_option
 
 UPSTREAM_STATISTICS = {name: getattr(HistoryBuffer, name)
                        for name in ('min', 'max', 'current', 'mean')}
@@ -309,14 +311,25 @@ def test_mmengine_loaders_refuse(tmp_path, name):
     assert not marker.exists()
 
 
-def refused_by_tool(args, name, marker) -> str:
-    proc = subprocess.run([sys.executable, *args], cwd=REPO_ROOT,
-                          env=python_env(), capture_output=True, text=True,
-                          timeout=600)
-    log = proc.stdout + proc.stderr
-    assert proc.returncode != 0, log[-3000:]
+def refused_by_tool(tool, argv, name, marker, capfd, monkeypatch) -> str:
+    """Run ``tools/<tool>.py`` on ``argv`` in this process (its ``main`` is
+    the command line's; ``import mmext`` has installed the same allow-list
+    as in a fresh process): it must fail on the crafted checkpoint with
+    torch's refusal naming what it refused, having run nothing of it.
+
+    Returns:
+        str: What the tool printed and the traceback a command line run
+        would print.
+    """
+    main = importlib.import_module(f'tools.{tool}').main
+    monkeypatch.setenv('LOCAL_RANK', '0')  # what the tool sets, restored
+    with pytest.raises(Exception) as err:
+        main(argv + experiment_option(f'refused_{tool}'))
+    printed = capfd.readouterr()
+    log = printed.out + printed.err + ''.join(
+        traceback.format_exception(err.value))
     assert 'Weights only load failed' in log, log[-3000:]
-    assert PAYLOADS[name][2] in log
+    assert PAYLOADS[name][2] in log, log[-3000:]
     assert not marker.exists()
     return log
 
@@ -326,12 +339,14 @@ def refused_by_tool(args, name, marker) -> str:
     ('getattr.__self__ -> eval', 'meta'),
     ('numpy.ndarray called', 'state_dict'),
 ])
-def test_test_tool_refuses(runner_checkpoint, tmp_path, name, location):
+def test_test_tool_refuses(runner_checkpoint, tmp_path, name, location,
+                           capfd, monkeypatch):
     config, real = runner_checkpoint
     base = torch.load(real, weights_only=True)
     path, marker = crafted(tmp_path, name, location, base)
-    log = refused_by_tool(['tools/test.py', config, path, '--work-dir',
-                           str(tmp_path / 'wd')], name, marker)
+    log = refused_by_tool('test', [config, path, '--work-dir',
+                                   str(tmp_path / 'wd')], name, marker,
+                          capfd, monkeypatch)
     assert 'Iter(test)' not in log
 
 
@@ -341,14 +356,15 @@ def test_test_tool_refuses(runner_checkpoint, tmp_path, name, location):
     ('HistoryBuffer rebinds mean', 'message_hub'),
 ])
 def test_resume_refuses_before_training(runner_checkpoint, tmp_path, name,
-                                        location):
+                                        location, capfd, monkeypatch):
     config, real = runner_checkpoint
     base = torch.load(real, weights_only=True)
     path, marker = crafted(tmp_path, name, location, base)
     work_dir = tmp_path / 'wd'
-    log = refused_by_tool(['tools/train.py', config, '--work-dir',
-                           str(work_dir), '--resume', path, '--cfg-options',
-                           'train_cfg.max_iters=2'], name, marker)
+    log = refused_by_tool('train', [config, '--work-dir', str(work_dir),
+                                    '--resume', path, '--cfg-options',
+                                    'train_cfg.max_iters=2'], name, marker,
+                          capfd, monkeypatch)
     assert 'Iter(train)' not in log
     assert not list(work_dir.glob('*.pth'))
 

@@ -6,14 +6,12 @@ config), the real ``tools/train.py``, saves broken by real failures and
 runs killed with SIGKILL.
 """
 import glob
-import multiprocessing
 import os
 import os.path as osp
 import random
 import re
 import shutil
 import signal
-import sys
 import time
 import warnings
 
@@ -28,6 +26,7 @@ from mmext.engine import (DurableCheckpointHook, DurableLocalBackend,
                           atomic_write, checkpoint_load_error,
                           find_resumable_checkpoint)
 from mmext.engine.durable_backend import temp_path
+from tests.helpers.distributed import child_env, fork_context
 from tests.helpers.durable_toy import toy_config, toy_runner, train_in_child
 from tests.helpers.paths import REPO_ROOT
 from tests.helpers.runs import DETECTOR_ITERS
@@ -290,11 +289,9 @@ def test_sigkill_at_random_moments_never_loses_training(tmp_path):
             str(work_dir), width=1024, max_iters=10**6, interval=1,
             max_keep_ckpts=1)).dump(config)
     rng = random.Random(0)
-    ctx = multiprocessing.get_context('forkserver')
     # pay the imports once: each run forks from a server that has them
     # (mmengine's environment report imports torchvision)
-    ctx.set_forkserver_preload(
-        ['torchvision', 'tests.helpers.durable_toy', 'tools.train'])
+    ctx = fork_context()
     progress = []  # iteration of the newest checkpoint after each kill
     mid_save = 0  # kills that left a save unfinished
     for run in range(KILLS + 1):
@@ -305,7 +302,8 @@ def test_sigkill_at_random_moments_never_loses_training(tmp_path):
             final_iter = expected[1] + 3
             argv += ['--cfg-options', f'train_cfg.max_iters={final_iter}']
         log = str(tmp_path / f'run_{run}.log')
-        proc = ctx.Process(target=train_in_child, args=(argv, log))
+        proc = ctx.Process(target=train_in_child,
+                           args=(argv, log, child_env()))
         proc.start()
         if final:
             proc.join(300)

@@ -4,7 +4,6 @@ from collections import Counter
 import pytest
 from mmengine.registry import DATA_SAMPLERS, DATASETS, DefaultScope
 
-from mmext.datasets.repeat_factor_dataset import RepeatFactorDataset
 from mmext.datasets.samplers import RepeatFactorSampler
 from tests.helpers.distributed import run_distributed
 from tests.helpers.repeat_factor import THR, voc_cfg

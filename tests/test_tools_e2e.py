@@ -16,7 +16,7 @@ import torch
 import mmext  # noqa: F401  (allow-lists mmengine checkpoint globals)
 from tests.helpers.configs import write_short_config
 from tests.helpers.logs import json_lines, logged_train_steps
-from tests.helpers.process import run, run_tool
+from tests.helpers.process import run
 from tests.helpers.runs import (DETECTOR_ITERS, DETECTOR_VAL_IMAGES,
                                 experiment_option)
 from tools.train import build_train_config, parse_args
@@ -100,17 +100,24 @@ def test_test_tool_evaluates_checkpoint_and_dumps(tiny_detector_test):
 
 
 @pytest.mark.slow
-def test_resume_auto_finds_latest(tiny_detector, tmp_path):
+def test_resume_auto_finds_latest(tiny_detector, tmp_path, capfd,
+                                  monkeypatch):
     """--resume without a path, in a work dir of its own holding a copy of
-    the shared run's checkpoint (never the shared work dir itself)."""
+    the shared run's checkpoint (never the shared work dir itself). In
+    this process: the tool's main() is the command line's, and the
+    session's training covers the tool's own process."""
+    from tools.train import main
+    monkeypatch.setenv('LOCAL_RANK', '0')  # what the tool sets, restored
     work_dir = tmp_path / 'work_dir'
     work_dir.mkdir()
     shutil.copy(tiny_detector.work_dir / f'iter_{DETECTOR_ITERS}.pth',
                 work_dir)
-    log = run_tool('tools/train.py', tiny_detector.config, '--work-dir',
-                   str(work_dir), '--resume', '--cfg-options',
-                   f'train_cfg.max_iters={DETECTOR_ITERS + 1}',
-                   'train_cfg.val_interval=100')
+    main([tiny_detector.config, '--work-dir', str(work_dir), '--resume',
+          '--cfg-options', f'train_cfg.max_iters={DETECTOR_ITERS + 1}',
+          # no validation, not even the one after the last iteration
+          'train_cfg.val_begin=100'] + experiment_option('resume_auto'))
+    printed = capfd.readouterr()
+    log = printed.out + printed.err
     assert f'resumed epoch: 0, iter: {DETECTOR_ITERS}' in log
     assert logged_train_steps(work_dir) == [DETECTOR_ITERS + 1]
     saved = torch.load(work_dir / f'iter_{DETECTOR_ITERS + 1}.pth',

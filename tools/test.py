@@ -20,7 +20,7 @@ import mmext  # noqa: F401  (allows mmengine checkpoints under torch>=2.6)
 from mmext.datasets.config_check import check_dataset_config
 from mmext.datasets.voc_check import DataCheckError
 from mmext.evaluation.results_json import DumpCocoResults, category_ids
-from mmext.utils.dist import setup_cpu_distributed
+from mmext.utils.dist import close_distributed, setup_cpu_distributed
 from mmext.utils.run_config import build_runner, load_run_config
 
 
@@ -122,6 +122,7 @@ def main(argv=None):
     if args.out is not None:
         add_dump(runner, args.out)
     runner.test()
+    close_distributed()
 
 
 if __name__ == '__main__':

@@ -17,7 +17,7 @@ import mmext  # noqa: F401  (allows mmengine checkpoints under torch>=2.6)
 from mmext.datasets.config_check import check_dataset_config
 from mmext.datasets.voc_check import DataCheckError
 from mmext.engine import find_resumable_checkpoint
-from mmext.utils.dist import setup_cpu_distributed
+from mmext.utils.dist import close_distributed, setup_cpu_distributed
 from mmext.utils.run_config import build_runner, load_run_config
 
 
@@ -98,6 +98,7 @@ def main(argv=None):
     setup_cpu_distributed(cfg, args.launcher)
     runner = build_runner(cfg)
     runner.train()
+    close_distributed()
 
 
 if __name__ == '__main__':

@@ -35,3 +35,18 @@ def setup_cpu_distributed(cfg: Config, launcher: str) -> bool:
                        cfg.get('find_unused_parameters', False))
     cfg.model_wrapper_cfg = wrapper
     return True
+
+
+def close_distributed() -> None:
+    """End the process group of a finished run, when there is one.
+
+    A tool must do this before it exits: torch does not, and a process
+    leaving with its gloo group alive can abort at interpreter exit
+    ("terminate called without an active exception", SIGABRT) although
+    the run finished. The barrier first lets every rank finish talking to
+    the others; it is only reached on success (a failed rank exits and
+    torchrun stops the others).
+    """
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()

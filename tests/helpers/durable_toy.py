@@ -137,9 +137,12 @@ def toy_runner(work_dir, **kwargs) -> Runner:
     return Runner.from_cfg(Config(toy_config(str(work_dir), **kwargs)))
 
 
-def train_in_child(argv: List[str], log_path: str) -> None:
+def train_in_child(argv: List[str], log_path: str, env: dict) -> None:
     """Run ``tools/train.py`` with ``argv``, its output going to
-    ``log_path``: the target of the processes the kill test starts."""
+    ``log_path``: the target of the processes the kill test starts, with
+    the test's ``env`` (see :func:`tests.helpers.distributed.child_env`)."""
+    from tests.helpers.distributed import apply_child_env
+    apply_child_env(env)
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
