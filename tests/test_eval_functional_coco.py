@@ -318,6 +318,13 @@ def test_class_parts_balance_detections_and_fall_back(monkeypatch):
     assert coco._class_parts(labels, 2, 6) == [(0, 1), (1, 2)]
 
 
+@pytest.mark.parametrize('processes', [0, 2.5, True, '2'])
+def test_processes_must_be_a_positive_integer(processes):
+    s = random_scene(1, num_images=2)
+    with pytest.raises(ValueError, match='processes must be an integer >= 1'):
+        ours(s, processes=processes)
+
+
 def test_failed_child_is_redone_here_with_a_warning(forced_fork,
                                                     monkeypatch):
     s = random_scene(3, num_images=5, num_classes=4, max_dets=40)

@@ -211,6 +211,10 @@ def coco_eval(det_boxes,
     if box_format not in ('xyxy', 'xywh'):
         raise ValueError(f"box_format must be 'xyxy' or 'xywh', got "
                          f'{box_format!r}')
+    if isinstance(processes, bool) or not isinstance(
+            processes, numbers.Integral) or processes < 1:
+        raise ValueError(f'processes must be an integer >= 1, got '
+                         f'{processes!r}')
     det_boxes, det_labels, det_imgs, det_scores = check_boxes_labels(
         'detection', det_boxes, det_labels, det_imgs, num_classes,
         num_images, scores=det_scores, img_names=img_names,
