@@ -12,10 +12,10 @@ import sys
 
 import pytest
 
-from tests.helpers.configs import write_short_config
 from tests.helpers.durable_toy import toy_runner
 from tests.helpers.paths import REPO_ROOT
 from tests.helpers.process import python_env, run
+from tests.helpers.runs import DETECTOR_ITERS
 
 LINT_IMPORTS = osp.join(osp.dirname(sys.executable), 'lint-imports')
 HEAVY = ('torch', 'mmengine', 'mmcv', 'mmdet', 'mmpretrain')
@@ -148,19 +148,20 @@ def test_import_hook_leaves_torch_as_imported():
     assert out.stdout.split() == ['0', 'SourceFileLoader', 'True']
 
 
-@pytest.mark.slow
-def test_mmdet_test_tool_loads_a_runner_checkpoint(tmp_path):
-    """mmdet's own tools/test.py on an mmext config: the config's
+@pytest.mark.slow  # the session's training
+def test_mmdet_test_tool_loads_a_runner_checkpoint(tiny_detector, tmp_path):
+    """mmdet's own tools/test.py on an mmext config and the checkpoint our
+    tools/train.py wrote (the session's run): the config's
     ``custom_imports`` import mmext, which installs the globals."""
     import mmdet
-    config = write_short_config(tmp_path, iters=1, val_images=2)
-    run([sys.executable, 'tools/train.py', config, '--work-dir',
-         str(tmp_path / 'wd')], timeout=900)
     tool = osp.join(osp.dirname(mmdet.__file__), '.mim', 'tools', 'test.py')
-    proc = run([sys.executable, tool, config,
-                str(tmp_path / 'wd' / 'iter_1.pth'), '--work-dir',
-                str(tmp_path / 'test')], timeout=900, check=False)
+    ckpt = tiny_detector.work_dir / f'iter_{DETECTOR_ITERS}.pth'
+    proc = run([sys.executable, tool, tiny_detector.config, str(ckpt),
+                '--work-dir', str(tmp_path / 'test'), '--cfg-options',
+                'test_dataloader.dataset.indices=2'], timeout=900,
+               check=False)
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-3000:]
     assert 'Weights only load failed' not in log
+    assert f'Load checkpoint from {ckpt}' in log
     assert os.path.isdir(tmp_path / 'test')
