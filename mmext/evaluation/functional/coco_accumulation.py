@@ -203,27 +203,24 @@ def true_positive_curve(pairs: MatchedPairs, counted_before: np.ndarray,
             first detection of each row's class.
     """
     num_rows = len(counted_before_row)
+    tp_at = np.flatnonzero(pairs.is_tp)
+    det, row = pairs.det[tp_at], pairs.row[tp_at]
+    row_size = np.bincount(row, minlength=num_rows)
+    # the true positives are in row order: the k-th of its row is the
+    # (global position + 1 - true positives of the rows before) one
+    tp = np.arange(1, len(tp_at) + 1) - (np.cumsum(row_size) - row_size)[row]
+    # per row, up to each true positive: matched detections inside the area
+    # range (not FPs whatever their GT), a running count over all pairs
+    # less its value where the row starts
+    total = np.zeros(len(pairs.counted) + 1, np.int64)
+    np.cumsum(pairs.counted, out=total[1:])
     row_start = np.searchsorted(pairs.row, np.arange(num_rows))
-    # per row, up to each pair: matched detections inside the area range
-    # (not FPs whatever their GT) and true positives
-    matched_counted = _row_cumsum(pairs.counted, pairs.row, row_start)
-    tp = _row_cumsum(pairs.is_tp, pairs.row, row_start)
-    is_tp = pairs.is_tp
-    det, row = pairs.det[is_tp], pairs.row[is_tp]
+    matched_counted = total[tp_at + 1] - total[row_start][row]
     fp = (counted_before[det + 1] - counted_before_row[row] -
-          matched_counted[is_tp]).astype(np.float64)
-    tp = tp[is_tp].astype(np.float64)
+          matched_counted).astype(np.float64)
+    tp = tp.astype(np.float64)
     return TruePositiveCurve(precision=tp / (fp + tp + np.spacing(1)),
-                             det=det,
-                             row_size=np.bincount(row, minlength=num_rows))
-
-
-def _row_cumsum(flags: np.ndarray, row: np.ndarray,
-                row_start: np.ndarray) -> np.ndarray:
-    """Inclusive running count of ``flags`` restarting at each row."""
-    total = np.zeros(len(flags) + 1, np.int64)
-    np.cumsum(flags, out=total[1:])
-    return total[1:] - total[row_start[row]]
+                             det=det, row_size=row_size)
 
 
 def read_at_recall_thresholds(curve: TruePositiveCurve, reaching: np.ndarray,
