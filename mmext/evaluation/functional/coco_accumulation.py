@@ -70,6 +70,12 @@ def coco_accumulate(matches: List[List[np.ndarray]], dets: RankedDetections,
     # per limit: the detections within it (None: all of them)
     within = [None if dets.rank_in_image.max(initial=-1) < limit else
               dets.rank_in_image < limit for limit in max_dets]
+    # recall 0 reads the first detection, TP or not: the same in every
+    # area range
+    score_at_recall_0 = [
+        np.tile(first_score(kept, dets, class_start, num_classes),
+                num_thrs)[:, None] for kept in within
+    ]
     for a in range(num_areas):
         valid = num_gts[:, a] > 0
         # the j-th true positive reaches recall threshold r
@@ -90,10 +96,7 @@ def coco_accumulate(matches: List[List[np.ndarray]], dets: RankedDetections,
                 np.tile(counted_before[class_start], num_thrs))
             prec, score = read_at_recall_thresholds(curve, reaching,
                                                     dets.scores)
-            # recall 0 reads the first detection, TP or not
-            score[:, rec_thrs <= 0] = np.tile(
-                first_score(kept, dets, class_start, num_classes),
-                num_thrs)[:, None]
+            score[:, rec_thrs <= 0] = score_at_recall_0[m]
             # rows are (threshold, class): to (T, R, K)
             prec = prec.reshape(num_thrs, num_classes, num_recs)
             score = score.reshape(num_thrs, num_classes, num_recs)
