@@ -645,7 +645,8 @@ def test_crowded_batch_peak_memory():
     from tests.helpers.paths import REPO_ROOT
     from tests.helpers.process import python_env
     code = ('import json; from tests.test_task_aligned_assigner import '
-            f'crowded_peaks; print(json.dumps(crowded_peaks({CROWDED_BATCH})))')
+            'crowded_peaks; '
+            f'print(json.dumps(crowded_peaks({CROWDED_BATCH})))')
     proc = subprocess.run([sys.executable, '-c', code], cwd=REPO_ROOT,
                           capture_output=True, text=True, check=True,
                           timeout=900, env=python_env())

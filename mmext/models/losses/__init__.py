@@ -13,6 +13,7 @@ from .multilabel_loss import (MultiLabelAsymmetricLoss, MultiLabelBCELoss,
 __all__ = [
     'AlignedIoULoss', 'AlignedQualityFocalLoss', 'MultiLabelAsymmetricLoss',
     'MultiLabelBCELoss', 'MultiLabelFocalLoss', 'ciou_loss', 'giou_loss',
-    'label_quality_focal_loss', 'multilabel_asymmetric_loss', 'multilabel_bce_loss',
-    'multilabel_focal_loss', 'quality_focal_loss', 'soft_targets'
+    'label_quality_focal_loss', 'multilabel_asymmetric_loss',
+    'multilabel_bce_loss', 'multilabel_focal_loss', 'quality_focal_loss',
+    'soft_targets'
 ]
