@@ -170,8 +170,8 @@ def matched_pairs(matches: List[np.ndarray], dets: RankedDetections,
     thr = np.repeat(np.arange(len(matches)), [p.shape[1] for p in matches])
     # pycocotools: a match to a regular GT with id 0 reads as "unmatched"
     # (FP, or ignored outside the area range); the GT stays taken
-    keep = ~(gt_never_matched[gt] & ~gt_ignored[gt])
-    if not keep.all():
+    if gt_never_matched.any():
+        keep = ~(gt_never_matched[gt] & ~gt_ignored[gt])
         det, gt, thr = det[keep], gt[keep], thr[keep]
     return MatchedPairs(det=det,
                         row=thr * num_classes + dets.labels[det],
