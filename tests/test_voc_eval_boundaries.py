@@ -95,3 +95,18 @@ def test_voc_match_defaults_to_legacy_pixels_and_marks_no_gt():
                       legacy_coords=False)
     assert exact['best_iou'][0] == 36 / 81
     assert exact['tp'].tolist() == [[False, False]]
+
+
+def test_one_detection_on_one_gt_and_the_curves_gt_counts():
+    """A single (detection, GT) pair in the whole set is a TP: AP 1.0.
+    The curves carry each class's counted GTs: 2 for class 0 (the
+    difficult third GT is not counted), 0 for class 1."""
+    one = voc_eval([[0, 0, 9, 9]], [.9], [0], [0], [[0, 0, 9, 9]], [0], [0],
+                   1)
+    assert one['ap']['area'][0, 0] == 1.0
+    assert one['ap']['11points'][0, 0] == 1.0
+    res = voc_eval([[0, 0, 9, 9]], [.9], [0], [0],
+                   [[0, 0, 9, 9], [20, 20, 29, 29], [40, 40, 49, 49]],
+                   [0, 0, 0], [0, 0, 0], 2, gt_ignore=[0, 0, 1])
+    assert [c['num_gts'] for c in res['curves'][0]] == [2, 0]
+    assert res['ap']['area'][0, 0] == 0.5
