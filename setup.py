@@ -74,6 +74,8 @@ setup(
         'matplotlib',
         # COCO json ingest of tools/analysis/eval_dets.py (3x the stdlib)
         'orjson>=3.9',
+        # typed decoding of COCO results json (records, no dict per entry)
+        'msgspec>=0.18',
         'Pillow',
         'rich',
         'terminaltables',

@@ -1,9 +1,10 @@
 """COCO-format GT and results json files -> one :class:`DetectionArrays`.
 
 The fast path of ``tools/analysis/eval_dets.py --gt-json --res-json``:
-orjson parses, columns become arrays in one go, ids are mapped with a
-table (or a sorted search), and nothing is held per image. Numpy and
-orjson only.
+msgspec decodes the results into typed records (orjson the GT, and any
+results that are not all well formed), columns become arrays in one go,
+ids are mapped with a table (or a sorted search), and nothing is held per
+image. Numpy, msgspec and orjson only.
 
 Why it is fast, and small:
 
@@ -131,9 +132,8 @@ def _result_columns(res_file: str, images: '_IdIndex',
         try:
             end, cut = split or (None, 0)
             parts = [
-                _entry_columns('result', entries, start, images, categories,
-                               with_score=True)
-                for start, entries in result_slices(res_file, end=end)
+                _slice_columns(part, start, images, categories)
+                for start, part in result_slices(res_file, end=end)
             ]
             if split is not None:
                 parts += _tail_columns(res_file, cut, tail.result(), images,
@@ -162,11 +162,19 @@ def _tail_columns(res_file: str, cut: int, raw: Optional[dict],
         if (imgs >= 0).all() and (labels >= 0).all():
             return [dict(raw, imgs=imgs, labels=labels)]
     return [
-        _entry_columns('result', entries, start, images, categories,
-                       with_score=True)
-        for start, entries in result_slices(res_file, begin=cut,
-                                             start=first)
+        _slice_columns(part, start, images, categories)
+        for start, part in result_slices(res_file, begin=cut, start=first)
     ]
+
+
+def _slice_columns(part, start: int, images: '_IdIndex',
+                   categories: '_IdIndex') -> dict:
+    """The columns of a slice of :func:`.json_slices.result_slices`:
+    its records' columns with ids mapped, or its plain entries checked."""
+    if isinstance(part, dict):
+        return _mapped_columns('result', part, start, images, categories)
+    return _entry_columns('result', part, start, images, categories,
+                          with_score=True)
 
 
 def _raw_tail_columns(res_file: str, cut: int) -> Optional[dict]:
@@ -175,8 +183,9 @@ def _raw_tail_columns(res_file: str, cut: int) -> Optional[dict]:
     parses them itself, and names what is wrong)."""
     parts = []
     try:
-        for _, entries in result_slices(res_file, begin=cut):
-            columns = _fast_columns(entries, with_score=True)
+        for _, part in result_slices(res_file, begin=cut):
+            columns = part if isinstance(part, dict) else _fast_columns(
+                part, with_score=True)
             if columns is None:
                 return None
             img_ids = _int_array(columns.pop('imgs'))
@@ -281,22 +290,34 @@ def _entry_columns(kind: str, entries: list, start: int, images: '_IdIndex',
                        cats=[e.get('category_id') for e in entries])
         if with_score:
             columns['scores'] = arrays[1]
-    imgs = images.positions(columns.pop('imgs'))
+    return _mapped_columns(kind, columns, start, images, categories)
+
+
+def _mapped_columns(kind: str, columns: dict, start: int,
+                    images: '_IdIndex', categories: '_IdIndex') -> dict:
+    """``columns`` with their json ids (``imgs``, ``cats``) made positions
+    (``imgs``, ``labels``), naming the first unknown one."""
+    img_ids, cat_ids = columns.pop('imgs'), columns.pop('cats')
+    imgs = images.positions(img_ids)
     if (imgs < 0).any():
         n = int(np.flatnonzero(imgs < 0)[0])
-        value = entries[n].get('image_id')
         raise ValueError(
-            f'{kind} #{start + n} has unknown image_id {value!r} (known ids '
-            f'look like {images.ids[0]!r})' if len(images.ids) else
-            f'{kind} #{start + n}: there are no images')
-    labels = categories.positions(columns.pop('cats'))
+            f'{kind} #{start + n} has unknown image_id {_item(img_ids, n)!r} '
+            f'(known ids look like {images.ids[0]!r})' if len(images.ids)
+            else f'{kind} #{start + n}: there are no images')
+    labels = categories.positions(cat_ids)
     if (labels < 0).any():
         n = int(np.flatnonzero(labels < 0)[0])
         raise ValueError(
-            f"{kind} #{start + n} (image {entries[n].get('image_id')!r}) has "
-            f"unknown category_id {entries[n].get('category_id')!r} (known: "
+            f'{kind} #{start + n} (image {_item(img_ids, n)!r}) has unknown '
+            f'category_id {_item(cat_ids, n)!r} (known: '
             f'{list(categories.ids)})')
     return dict(columns, imgs=imgs, labels=labels)
+
+
+def _item(ids, n: int):
+    """Id ``n`` of a list or an int64 array, as the json gave it."""
+    return ids[n:n + 1].tolist()[0] if isinstance(ids, np.ndarray) else ids[n]
 
 
 def _fast_columns(entries: list, with_score: bool):

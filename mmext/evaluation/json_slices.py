@@ -10,6 +10,15 @@ file's own line and column. A byte range between two entries is read the
 same way, so two processes can share a file
 (:func:`entry_bounds_after`).
 
+A slice is first decoded by msgspec into typed records (:class:`Result`)
+and made columns (:func:`result_columns`): no dict per entry, and a string
+or bool where a number belongs, a bbox of another length, a missing field
+or a number out of range fail the decode. Such a slice (or any other
+oddity) is parsed again by orjson into plain values, whose checks name the
+entry and field as ever, and which keep pycocotools' leniency (a float or
+bool id, a bool score). On 500k entries the records cost 0.53 CPU-s where
+orjson's dicts and their columns cost 0.94.
+
 Python's cyclic garbage collector is paused while parsing
 (:func:`gc_paused`): it would otherwise walk the millions of fresh
 containers again and again (longer than the parse itself), and JSON values
@@ -17,9 +26,13 @@ cannot form cycles.
 """
 import contextlib
 import gc
+import itertools
 import math
-from typing import Iterator, Optional, Tuple
+import operator
+from typing import Iterator, List, Optional, Tuple, Union
 
+import msgspec
+import numpy as np
 import orjson
 
 #: bytes read at once from a results file: the objects of one slice fit in
@@ -27,6 +40,22 @@ import orjson
 #: glibc its free chunks), where large slices get fresh pages from the
 #: kernel every time (page faults, and a higher peak memory)
 BLOCK_BYTES = 256 << 10
+
+
+class Result(msgspec.Struct, gc=False):
+    """A well-formed results entry; other keys (``segmentation``,
+    ``area``) are skipped. Integer ids only: anything else (a string id,
+    ``1.0``) goes the orjson way, which compares ids as pycocotools does."""
+    image_id: int
+    category_id: int
+    bbox: Tuple[float, float, float, float]
+    score: float
+
+
+_RESULTS = msgspec.json.Decoder(List[Result])
+_BBOX, _SCORE, _IMAGE_ID, _CATEGORY_ID = (
+    operator.attrgetter(k) for k in ('bbox', 'score', 'image_id',
+                                     'category_id'))
 
 
 @contextlib.contextmanager
@@ -41,12 +70,18 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def result_slices(res_file: str, begin: int = 0, end: Optional[int] = None,
-                   start: int = 0) -> Iterator[Tuple[int, list]]:
-    """``(position of the first entry, entries)`` of a results file, a
-    slice of whole entries at a time (see the module docstring): the
-    entries in bytes ``begin:end`` (between entries), the first of them
-    being entry ``start``.
+def result_slices(
+        res_file: str, begin: int = 0, end: Optional[int] = None,
+        start: int = 0) -> Iterator[Tuple[int, Union[dict, list]]]:
+    """``(position of the first entry, columns or entries)`` of a results
+    file, a slice of whole entries at a time (see the module docstring):
+    the entries in bytes ``begin:end`` (between entries), the first of
+    them being entry ``start``.
+
+    Returns:
+        Iterator: Per slice, :func:`result_columns` of its records (a dict)
+        when they are all well formed, else its entries as plain JSON
+        values (a list), to be checked by the caller.
 
     Raises:
         NotSliceable: When the file is not a bare list or a slice does not
@@ -54,12 +89,43 @@ def result_slices(res_file: str, begin: int = 0, end: Optional[int] = None,
     """
     for text in entry_texts(res_file, begin, end):
         with gc_paused():
-            try:
-                entries = orjson.loads(text)
-            except orjson.JSONDecodeError:
-                raise NotSliceable from None
-        yield start, entries
-        start += len(entries)
+            part = _typed_columns(text)
+            if part is None:
+                try:
+                    part = orjson.loads(text)
+                except orjson.JSONDecodeError:
+                    raise NotSliceable from None
+        yield start, part
+        start += len(part['scores'] if isinstance(part, dict) else part)
+
+
+def _typed_columns(text: memoryview) -> Optional[dict]:
+    try:
+        records = _RESULTS.decode(text)
+    except msgspec.MsgspecError:
+        return None
+    return result_columns(records)
+
+
+def result_columns(records: List[Result]) -> Optional[dict]:
+    """``boxes`` ``(N, 4)`` and ``scores`` ``(N,)`` float64, ``imgs`` and
+    ``cats`` ``(N,)`` int64 json ids of records; None when there are none,
+    an id does not fit int64 or a box has a negative size."""
+    n = len(records)
+    if not n:
+        return None
+    try:
+        imgs = np.fromiter(map(_IMAGE_ID, records), np.int64, count=n)
+        cats = np.fromiter(map(_CATEGORY_ID, records), np.int64, count=n)
+    except OverflowError:
+        return None
+    # one flat pass is twice as fast as np.array on nested tuples
+    boxes = np.fromiter(itertools.chain.from_iterable(map(_BBOX, records)),
+                        np.float64, count=4 * n).reshape(n, 4)
+    if (boxes[:, 2:] < 0).any():  # the dict checks name the entry
+        return None
+    scores = np.fromiter(map(_SCORE, records), np.float64, count=n)
+    return dict(boxes=boxes, scores=scores, imgs=imgs, cats=cats)
 
 
 class NotSliceable(Exception):
