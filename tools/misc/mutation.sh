@@ -9,16 +9,28 @@
 # a summary line; `mutmut show <name>` in the copy prints a mutant's diff.
 #
 # Usage: VENV=.venv bash tools/misc/mutation.sh [SECONDS] [FILE...]
-#   SECONDS  time cap of the run (default 3600); mutants not reached stay
-#            "not checked" and count against the score
-#   FILE     modules to mutate instead of the default set
+#   SECONDS  time cap of the run (default 3600, or $MUTATION_LIMIT); mutants
+#            not reached stay "not checked" and count against the score
+#   FILE     modules to mutate instead of the default set (or
+#            $MUTATION_FILES, space separated: `make mutation
+#            MUTATION_LIMIT=600 MUTATION_FILES=mmext/.../voc.py`)
+# Environment:
+#   MUTATION_DIR=<copy>  resume in the copy of an earlier run: its tests/
+#            are refreshed from HEAD, verdicts already reached stand and the
+#            unchecked mutants run (mutmut adds stats for new tests in the
+#            selected files; a changed selection resets every verdict)
+#   RECHECK=1  with MUTATION_DIR: run the survivors again (after new tests)
+#   JOBS     parallel mutants (default 2)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 VENV=${VENV:-.venv}
 case "$VENV" in /*) ;; *) VENV="$ROOT/$VENV" ;; esac
-LIMIT=${1:-3600}
+LIMIT=${1:-${MUTATION_LIMIT:-3600}}
 shift || true
 FILES=("$@")
+if [ ${#FILES[@]} -eq 0 ] && [ -n "${MUTATION_FILES:-}" ]; then
+    read -r -a FILES <<< "$MUTATION_FILES"
+fi
 if [ ${#FILES[@]} -eq 0 ]; then
     FILES=(mmext/evaluation/functional/iou.py
            mmext/evaluation/functional/ap.py
@@ -29,12 +41,17 @@ if [ ${#FILES[@]} -eq 0 ]; then
            mmext/evaluation/functional/coco_matching.py
            mmext/evaluation/functional/coco_accumulation.py
            mmext/evaluation/functional/coco_summary.py
+           mmext/evaluation/functional/greedy_match.py
            mmext/datasets/functional/repeat_factors.py
            mmext/evaluation/functional/multilabel.py
            mmext/evaluation/functional/multilabel_ranking.py
            mmext/evaluation/functional/multilabel_inputs.py)
 fi
 TESTS=(tests/test_numeric_core_edges.py
+       tests/test_ap_interpolation_reference.py
+       tests/test_voc_eval_boundaries.py
+       tests/test_iou_input_dtypes.py
+       tests/test_error_analysis.py
        tests/test_eval_functional_coco.py
        tests/test_eval_functional_voc.py
        tests/test_detection_oracles.py
@@ -42,9 +59,18 @@ TESTS=(tests/test_numeric_core_edges.py
        tests/test_multilabel_functional.py
        tests/test_multilabel_ranking.py)
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/mmext-mutation.XXXXXX")
-git -C "$ROOT" archive HEAD | tar -x -C "$WORK"
-{
+if [ -n "${MUTATION_DIR:-}" ]; then
+    WORK=$(cd "$MUTATION_DIR" && pwd)
+    [ -f "$WORK/setup.cfg" ] && [ -d "$WORK/mutants" ] || {
+        echo "MUTATION_DIR=$WORK is not the copy of an earlier run" >&2
+        exit 2
+    }
+    git -C "$ROOT" archive HEAD tests | tar -x -C "$WORK"
+else
+    WORK=$(mktemp -d "${TMPDIR:-/tmp}/mmext-mutation.XXXXXX")
+    git -C "$ROOT" archive HEAD | tar -x -C "$WORK"
+fi
+if [ -z "${MUTATION_DIR:-}" ]; then {
     echo '[mutmut]'
     echo 'source_paths=mmext/'
     echo 'only_mutate='
@@ -57,16 +83,22 @@ git -C "$ROOT" archive HEAD | tar -x -C "$WORK"
     done
     echo 'also_copy='
     printf '    %s\n' data/ configs/ tools/
-} > "$WORK/setup.cfg"
+} > "$WORK/setup.cfg"; fi
 
 cd "$WORK"
-echo "mutating ${#FILES[@]} modules in $WORK (cap ${LIMIT} s)"
+NAMES=()
+if [ -n "${RECHECK:-}" ] && [ -n "${MUTATION_DIR:-}" ]; then
+    mapfile -t NAMES < <("$VENV/bin/mutmut" results 2>/dev/null |
+                         awk -F: '/survived/ {gsub(/ /, "", $1); print $1}')
+    echo "rechecking ${#NAMES[@]} survivors"
+fi
+echo "mutating in $WORK (cap ${LIMIT} s), load $(cut -d' ' -f1-3 /proc/loadavg)"
 start=$(date +%s)
 export OMP_NUM_THREADS=1 MMEXT_CACHE_DIR="$WORK/.cache"
 status=0
 # the spinner goes to a log; the summary below is what to read
 timeout "$LIMIT" "$VENV/bin/mutmut" run --max-children "${JOBS:-2}" \
-    > mutmut-run.log 2>&1 || status=$?
+    "${NAMES[@]}" >> mutmut-run.log 2>&1 || status=$?
 tail -c 300 mutmut-run.log | tr '\r' '\n' | tail -2
 [ "$status" -eq 124 ] && echo "time cap of ${LIMIT} s reached"
 "$VENV/bin/mutmut" results --all true > mutation-results.txt 2>&1 || true
@@ -82,4 +114,5 @@ print(dict(counts))
 print(f'score {killed}/{total} = {killed / max(total, 1):.1%} in '
       f'{time.time() - float(sys.argv[1]):.0f} s')
 PY
+echo "load at the end $(cut -d' ' -f1-3 /proc/loadavg); resume: MUTATION_DIR=$WORK"
 echo "survivors: grep survived $WORK/mutation-results.txt; diffs: cd $WORK && $VENV/bin/mutmut show NAME"
