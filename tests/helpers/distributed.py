@@ -2,6 +2,7 @@
 start child processes cheaply, and pick free ports for ``torchrun``-based
 scripts."""
 import os
+import pickle
 import queue as queue_lib
 import socket
 import time
@@ -58,8 +59,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _worker(rank, world_size, port, env, fn, args, results):
+def _worker(rank, world_size, port, env, call, results):
     apply_child_env(env)
+    fn, args = pickle.loads(call)
     os.environ.update(
         MASTER_ADDR='127.0.0.1',
         MASTER_PORT=str(port),
@@ -89,10 +91,13 @@ def run_distributed(fn, world_size: int = 2, *args,
     results = ctx.Queue()
     port = free_port()
     env = child_env()
+    # plain pickle: torch's process pickler would send every tensor in
+    # ``args`` as a file descriptor, and a forkserver takes at most 256
+    call = pickle.dumps((fn, args))
     procs = [
         ctx.Process(
             target=_worker,
-            args=(r, world_size, port, env, fn, args, results),
+            args=(r, world_size, port, env, call, results),
             daemon=True) for r in range(world_size)
     ]
     for p in procs:
