@@ -3,9 +3,13 @@
 #   make test   set up with the test extras, then run the test suite
 #   make test-fast / test-random / test-xdist   the suite without the slow
 #               tests / in random orders (several seeds) / on 2 workers
+# make test runs on TEST_WORKERS pytest-xdist workers (2: most of the suite's
+# time is single-threaded imports and tool processes; the shared trained
+# runs are built once for all workers); TEST_WORKERS=0 runs in one process.
 #   make mutation   mutmut on the numeric core (minutes; not in CI)
 VENV ?= .venv
 PY := $(VENV)/bin/python
+TEST_WORKERS ?= 2
 
 .PHONY: setup setup-tests demo test test-fast test-random test-xdist \
 	mutation bench constraints
@@ -16,7 +20,7 @@ setup-tests:
 demo: setup
 	VENV=$(VENV) bash tools/misc/run_demo.sh
 test: setup-tests
-	$(PY) -m pytest -q -p no:randomly tests $(PYTEST_ARGS)
+	$(PY) -m pytest -q -p no:randomly -n $(TEST_WORKERS) tests $(PYTEST_ARGS)
 test-fast: setup-tests
 	$(PY) -m pytest -q -p no:randomly -m "not slow" tests $(PYTEST_ARGS)
 RANDOM_SEEDS ?= 1 2 3
