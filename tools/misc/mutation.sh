@@ -15,10 +15,10 @@
 #            $MUTATION_FILES, space separated: `make mutation
 #            MUTATION_LIMIT=600 MUTATION_FILES=mmext/.../voc.py`)
 # Environment:
-#   MUTATION_DIR=<copy>  resume in the copy of an earlier run: its tests/
-#            are refreshed from HEAD, verdicts already reached stand and the
-#            unchecked mutants run (mutmut adds stats for new tests in the
-#            selected files; a changed selection resets every verdict)
+#   MUTATION_DIR=<copy>  resume in the copy of an earlier run: its tree is
+#            refreshed from HEAD (its setup.cfg kept), verdicts of unchanged
+#            functions stand and the unchecked mutants run (mutmut adds stats
+#            for new tests in the selected files)
 #   RECHECK=1  with MUTATION_DIR: run the survivors again (after new tests)
 #   JOBS     parallel mutants (default 2)
 set -euo pipefail
@@ -65,7 +65,9 @@ if [ -n "${MUTATION_DIR:-}" ]; then
         echo "MUTATION_DIR=$WORK is not the copy of an earlier run" >&2
         exit 2
     }
-    git -C "$ROOT" archive HEAD tests | tar -x -C "$WORK"
+    # the whole tree: tests of HEAD may need its code; mutmut re-mutates
+    # the functions that changed and keeps the other verdicts
+    git -C "$ROOT" archive HEAD | tar -x -C "$WORK" --exclude=setup.cfg
 else
     WORK=$(mktemp -d "${TMPDIR:-/tmp}/mmext-mutation.XXXXXX")
     git -C "$ROOT" archive HEAD | tar -x -C "$WORK"
