@@ -58,6 +58,11 @@ def test_closing_kills_a_running_child():
 
 
 def test_no_spare_cpu_with_other_threads_or_one_cpu(monkeypatch):
+    # threads that ran before the test (pytest-xdist's execnet channel)
+    # count as none, so that the test's own thread is the one seen
+    count_threads, before = threading.active_count, threading.active_count()
+    monkeypatch.setattr(threading, 'active_count',
+                        lambda: count_threads() - before + 1)
     running = [1.0]  # this process alone
     monkeypatch.setattr(forked_arrays, '_running_tasks', lambda: running[0])
     monkeypatch.setattr(os, 'sched_getaffinity', lambda pid: {0, 1})
