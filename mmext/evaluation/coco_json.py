@@ -210,11 +210,12 @@ def _split_point(gt_file: str, res_file: str) -> Optional[Tuple[int, int]]:
         return None
     if res_size < _FORK_MIN_BYTES or not spare_cpu():
         return None
-    # a GT byte costs the parent about 2.5 results bytes (more fields,
-    # flags, areas; as measured at 500k results), and it maps the child's
-    # ids afterwards
-    return entry_bounds_after(res_file,
-                              max(2 * res_size - 5 * gt_size, 0) // 4)
+    # as measured at 500k results (msgspec records): a GT byte costs the
+    # parent about 2.1 tail bytes of the child (more fields, flags, areas),
+    # and a head byte 1.26 (the parent maps ids and checks; the child maps
+    # its ids afterwards, in the parent)
+    return entry_bounds_after(
+        res_file, max(100 * res_size - 210 * gt_size, 0) // 226)
 
 
 def read_json(path: str):
