@@ -15,6 +15,16 @@ Every benchmark compares contenders (mmext and its peers) the same way:
 * ``--contention`` starts one competing busy process (a pure-Python spin
   loop, one core) for the whole comparison.
 
+:meth:`Session.compare_cases` runs several cases per worker process (one
+process per contender per round, cases in the given order) instead of one
+process per case: the process start-up (seconds of torch/mmdet imports)
+is paid once per round, not once per case. It stays fair: contenders are
+still in separate processes, interleaved and rotated, and every contender
+runs the same cases in the same order, so whatever a case leaves warm
+(imports, caches) helps the next case of each contender alike. Use it when
+the timed part does not depend on a cold process (the worker's set-up,
+outside the clock, loads what the timed part needs).
+
 A benchmark script using it::
 
     import harness
@@ -76,6 +86,7 @@ def add_arguments(parser: argparse.ArgumentParser,
         'comparisons')
     parser.add_argument('--worker', help=argparse.SUPPRESS)
     parser.add_argument('--case', help=argparse.SUPPRESS)
+    parser.add_argument('--cases', nargs='+', help=argparse.SUPPRESS)
     parser.add_argument('--out', help=argparse.SUPPRESS)
 
 
@@ -83,18 +94,29 @@ def serve(workers: Dict[str, Callable[[str], dict]],
           args: argparse.Namespace) -> None:
     """Worker side: run ``workers[args.worker](args.case)`` and save it.
 
+    With ``args.cases`` (from :meth:`Session.compare_cases`) it runs every
+    case in order, in this one process, and saves the list of records.
+
     Args:
         workers (dict): Contender name -> function of the case string that
             returns a dict with at least ``seconds``.
-        args (argparse.Namespace): Parsed arguments (``worker``, ``case``,
-            ``out``).
+        args (argparse.Namespace): Parsed arguments (``worker``, ``case``
+            or ``cases``, ``out``).
     """
-    record = workers[args.worker](args.case)
-    if 'seconds' not in record:
-        raise ValueError(f'worker {args.worker!r} returned no "seconds"')
-    record['threads'] = thread_settings()
+    cases = getattr(args, 'cases', None)
+    records = [_serve_case(workers, args.worker, case)
+               for case in (cases or [args.case])]
     with open(args.out, 'wb') as f:
-        pickle.dump(record, f)
+        pickle.dump(records if cases else records[0], f)
+
+
+def _serve_case(workers: Dict[str, Callable[[str], dict]], name: str,
+                case: str) -> dict:
+    record = workers[name](case)
+    if 'seconds' not in record:
+        raise ValueError(f'worker {name!r} returned no "seconds"')
+    record['threads'] = thread_settings()
+    return record
 
 
 def thread_settings() -> dict:
@@ -212,44 +234,76 @@ class Session:
             average before and after this comparison), or ``{'error':
             message}`` when a run failed (e.g. out of memory).
         """
+        return self._compare(script, names, [case], many=False)[case]
+
+    def compare_cases(self, script: str, names: Sequence[str],
+                      cases: Sequence[str]) -> Dict[str, Dict[str, dict]]:
+        """Like :meth:`compare` for several cases, all of them in one
+        worker process per contender and round (see the module notes).
+
+        Args:
+            script (str): The benchmark file (``__file__``).
+            names (Sequence[str]): Contenders, keys of its worker table.
+            cases (Sequence[str]): Distinct cases, run in this order.
+
+        Returns:
+            dict: Case -> name -> record, as :meth:`compare` returns; a
+            failed run fails every case of that contender.
+        """
+        if len(set(cases)) != len(cases) or not cases:
+            raise ValueError(f'cases must be distinct and non-empty, '
+                             f'got {list(cases)}')
+        return self._compare(script, names, list(cases), many=True)
+
+    def _compare(self, script: str, names: Sequence[str], cases: List[str],
+                 many: bool) -> Dict[str, Dict[str, dict]]:
         load_before = os.getloadavg()[0]
-        best: Dict[str, dict] = {}
+        best: Dict[str, Dict[str, dict]] = {c: {} for c in cases}
         names = list(names)
-        seconds: Dict[str, List[float]] = {n: [] for n in names}
+        seconds = {c: {n: [] for n in names} for c in cases}
         for r in range(self.rounds):
             # rotate the order: no contender always runs first (cold
             # page cache) or right after the same neighbour
             for name in names[r % len(names):] + names[:r % len(names)]:
-                if 'error' in best.get(name, {}):
+                if 'error' in best[cases[0]].get(name, {}):
                     continue
-                run = self._run(script, name, case, r)
-                if 'error' in run:
-                    best[name] = run
-                    continue
-                seconds[name].append(run['seconds'])
-                if name not in best or run['seconds'] < best[name]['seconds']:
-                    best[name] = run
+                runs = self._run(script, name, cases, r, many)
+                for case, run in zip(cases, runs):
+                    if 'error' in run:
+                        best[case][name] = run
+                        continue
+                    seconds[case][name].append(run['seconds'])
+                    kept = best[case].get(name)
+                    if kept is None or run['seconds'] < kept['seconds']:
+                        best[case][name] = run
         load = [load_before, os.getloadavg()[0]]
-        for name in names:
-            best[name].update(all_seconds=seconds[name], load_avg=load)
+        for case in cases:
+            for name in names:
+                best[case][name].update(all_seconds=seconds[case][name],
+                                        load_avg=load)
         return best
 
-    def _run(self, script: str, name: str, case: str, r: int) -> dict:
+    def _run(self, script: str, name: str, cases: List[str], r: int,
+             many: bool) -> List[dict]:
         out = osp.join(self._tmp.name, f'{name}_{r}.pkl')
         cmd = [sys.executable, osp.abspath(script), '--worker', name,
-               '--case', str(case), '--out', out]
+               '--out', out]
+        cmd += ['--cases', *map(str, cases)] if many else [
+            '--case', str(cases[0])]
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True,
                                   timeout=self.timeout)
         except subprocess.TimeoutExpired:
-            return dict(error=f'{name}: over {self.timeout} s')
+            error = f'{name}: over {self.timeout} s'
+            return [dict(error=error) for _ in cases]
         if proc.returncode != 0:
             tail = proc.stderr.strip().splitlines()[-1:] or ['no output']
-            return dict(error=f'{name} (exit {proc.returncode}): {tail[0]}')
+            error = f'{name} (exit {proc.returncode}): {tail[0]}'
+            return [dict(error=error) for _ in cases]
         with open(out, 'rb') as f:
-            record = pickle.load(f)
+            records = pickle.load(f)
         os.remove(out)  # results can be large; keep only what is returned
-        return record
+        return records if many else [records]
 
     def line(self, bench: str, ours: dict, peer_run: dict, peer: str,
              max_abs_diff: Optional[float] = None, **extra) -> dict:

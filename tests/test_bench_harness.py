@@ -102,3 +102,37 @@ def test_failures_are_reported_not_raised(script):
 def test_rounds_must_be_positive():
     with pytest.raises(ValueError, match='--rounds'):
         harness.Session(make_args('--rounds', '0'))
+
+
+def test_compare_cases_runs_all_cases_of_a_contender_in_one_process(script):
+    with harness.Session(make_args('--rounds', '2')) as session:
+        runs = session.compare_cases(script, ['fast', 'slow'], ['2', '5'])
+    assert list(runs) == ['2', '5']
+    assert runs['5']['fast']['result'][0] == 5
+    assert runs['5']['slow']['result'][0] == 10
+    for case in ('2', '5'):
+        fast = runs[case]['fast']
+        assert len(fast['all_seconds']) == 2
+        assert fast['seconds'] == min(fast['all_seconds'])
+        assert fast['result'][1] != runs[case]['slow']['result'][1]
+        assert 'OMP_NUM_THREADS' in fast['threads']
+    # one round: the same worker process ran both cases
+    with harness.Session(make_args('--rounds', '1')) as session:
+        runs = session.compare_cases(script, ['fast', 'slow'], ['2', '5'])
+    assert runs['2']['fast']['result'][1] == runs['5']['fast']['result'][1]
+    assert runs['2']['fast']['result'][1] != runs['2']['slow']['result'][1]
+
+
+def test_compare_cases_reports_a_failed_run_for_every_case(script):
+    with harness.Session(make_args('--rounds', '1')) as session:
+        runs = session.compare_cases(script, ['fast', 'crash'], ['1', '2'])
+    for case in ('1', '2'):
+        assert 'MemoryError: out of memory in 1' in runs[case]['crash'][
+            'error']
+        assert runs[case]['fast']['result'][0] == int(case)
+
+
+def test_compare_cases_needs_distinct_cases(script):
+    with harness.Session(make_args('--rounds', '1')) as session:
+        with pytest.raises(ValueError, match='distinct'):
+            session.compare_cases(script, ['fast'], ['1', '1'])
