@@ -293,3 +293,54 @@ def test_pycocotools_fails_on_numeric_strings_too(tmp_path, field, value):
     (tmp_path / 'res.json').write_text(json.dumps(entries))
     with pytest.raises(TypeError):
         pycocotools_stats(gt, res)
+
+
+def _gt_variant(data: dict, variant: str) -> dict:
+    """``data`` (a GT file's content) changed as ``variant`` says."""
+    anns = data['annotations']
+    if variant == 'areas and ids partly missing, ignore flags':
+        for j, ann in enumerate(anns):
+            if j % 3 == 0:
+                del ann['area']
+            ann['ignore'] = int(j % 5 == 0)
+        del anns[1]['id']
+        del data['categories'][0]['name']
+    elif variant == 'bool iscrowd':  # plain path only
+        anns[0]['iscrowd'] = bool(anns[0]['iscrowd'])
+    elif variant == 'float ids':
+        anns[0]['image_id'] = float(anns[0]['image_id'])
+        anns[1]['id'] = float(anns[1]['id'])
+    elif variant == 'extra fields':
+        for ann in anns:
+            ann['segmentation'] = [[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]]
+        data['info'] = dict(year=2017)
+    return data
+
+
+@pytest.mark.parametrize('variant', [
+    'as written', 'areas and ids partly missing, ignore flags',
+    'bool iscrowd', 'float ids', 'extra fields'
+])
+def test_typed_gt_reads_as_the_plain_path(tmp_path, monkeypatch, variant):
+    """The msgspec GT records give the arrays of the orjson path, or
+    leave odd files to it."""
+    from mmext.evaluation import coco_gt_records
+    s = random_scene(7, num_images=6, num_classes=3, max_gts=6, max_dets=10,
+                     crowd_frac=0.3, ignore_frac=0.3)
+    gt, res = write_scene(s, tmp_path)
+    data = _gt_variant(json.loads(open(gt).read()), variant)
+    (tmp_path / 'gt.json').write_text(json.dumps(data))
+    typed = coco_gt_records.typed_gt(open(gt, 'rb').read())
+    assert (typed is None) == (variant in ('bool iscrowd', 'float ids'))
+    fast, fast_names = load_coco_detections(gt, res)
+    monkeypatch.setattr(coco_json, 'typed_gt', lambda data: None)
+    plain, plain_names = load_coco_detections(gt, res)
+    assert fast_names == plain_names
+    for field in ('gt_boxes', 'gt_labels', 'gt_imgs', 'gt_ignore',
+                  'gt_crowd', 'gt_areas', 'gt_ids', 'img_ids',
+                  'num_classes'):
+        a, b = getattr(fast, field), getattr(plain, field)
+        if isinstance(b, np.ndarray):
+            assert a.dtype == b.dtype and np.array_equal(a, b), field
+        else:
+            assert a == b, field

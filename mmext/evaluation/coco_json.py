@@ -1,9 +1,9 @@
 """COCO-format GT and results json files -> one :class:`DetectionArrays`.
 
 The fast path of ``tools/analysis/eval_dets.py --gt-json --res-json``:
-msgspec decodes the results into typed records (orjson the GT, and any
-results that are not all well formed), columns become arrays in one go,
-ids are mapped with a table (or a sorted search), and nothing is held per
+msgspec decodes the GT and the results into typed records (orjson any
+that are not all well formed, see :mod:`.coco_gt_records`), columns
+become arrays in one go, ids are mapped with a table (or a sorted search), and nothing is held per
 image. Numpy, msgspec and orjson only.
 
 Why it is fast, and small:
@@ -45,6 +45,7 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 import orjson
 
+from .coco_gt_records import typed_gt
 from .functional.forked_arrays import ForkedArrays, spare_cpu
 from .functional.checks import check_coco_entries, entry_name
 from .functional.records import DetectionArrays
@@ -95,32 +96,50 @@ def _load(gt_file: str, res_file: str) -> Tuple[DetectionArrays, List[str]]:
                     _raw_tail_columns, res_file, split[1])))
             except OSError:  # no process to spare: all of it here
                 split = None
-        gt = read_json(gt_file)
-        try:
-            img_ids, cats = _images_and_categories(gt)
-            images = _IdIndex(img_ids)
-            categories = _IdIndex([c['id'] for c in cats])
-            anns = gt.get('annotations', [])
-            if not isinstance(anns, list):
-                raise ValueError("'annotations' is not a list")
-            g = _entry_columns('annotation', anns, 0, images, categories,
-                               with_score=False)
-            gt_extra = _annotation_flags(anns, g['boxes'])
-        except ValueError as err:
-            raise ValueError(f'{gt_file}: {err}') from None
-        del gt, anns
+        img_ids, cats, images, categories, g = _ground_truth(gt_file)
         parts = _result_columns(res_file, images, categories, split, tail)
     d = _concat(parts)
     del parts
     arrays = DetectionArrays(
         det_boxes=d['boxes'], det_scores=d['scores'], det_labels=d['labels'],
         det_imgs=d['imgs'], gt_boxes=g['boxes'], gt_labels=g['labels'],
-        gt_imgs=g['imgs'], gt_ignore=gt_extra['ignore'],
-        gt_crowd=gt_extra['crowd'], num_classes=len(cats),
-        img_ids=list(img_ids), box_format='xywh', gt_areas=gt_extra['areas'],
-        gt_ids=gt_extra['ids'])
+        gt_imgs=g['imgs'], gt_ignore=g['ignore'], gt_crowd=g['crowd'],
+        num_classes=len(cats), img_ids=list(img_ids), box_format='xywh',
+        gt_areas=g['areas'], gt_ids=g['ids'])
     names = [str(c.get('name', c['id'])) for c in cats]
     return arrays, names
+
+
+def _ground_truth(gt_file: str) -> tuple:
+    """``(sorted image ids, categories sorted by id, image index, category
+    index, columns)`` of a GT file: its typed records when it is well
+    formed (see :mod:`.coco_gt_records`), else its plain JSON checked."""
+    with open(gt_file, 'rb') as f:
+        data = f.read()
+    try:
+        typed = typed_gt(data)
+        if typed is not None:
+            img_ids, cats, columns = typed
+            images = _IdIndex(img_ids)
+            categories = _IdIndex([c['id'] for c in cats])
+            g = _mapped_columns('annotation', columns, 0, images, categories)
+            return img_ids, cats, images, categories, g
+        gt = _parse(data, gt_file)
+        del data
+        img_ids, cats = _images_and_categories(gt)
+        images = _IdIndex(img_ids)
+        categories = _IdIndex([c['id'] for c in cats])
+        anns = gt.get('annotations', [])
+        if not isinstance(anns, list):
+            raise ValueError("'annotations' is not a list")
+        g = _entry_columns('annotation', anns, 0, images, categories,
+                           with_score=False)
+        g.update(_annotation_flags(anns, g['boxes']))
+    except ValueError as err:
+        if str(err).startswith(gt_file):
+            raise
+        raise ValueError(f'{gt_file}: {err}') from None
+    return img_ids, cats, images, categories, g
 
 
 def _result_columns(res_file: str, images: '_IdIndex',
@@ -210,12 +229,12 @@ def _split_point(gt_file: str, res_file: str) -> Optional[Tuple[int, int]]:
         return None
     if res_size < _FORK_MIN_BYTES or not spare_cpu():
         return None
-    # as measured at 500k results (msgspec records): a GT byte costs the
-    # parent about 2.1 tail bytes of the child (more fields, flags, areas),
-    # and a head byte 1.26 (the parent maps ids and checks; the child maps
-    # its ids afterwards, in the parent)
+    # as measured at 500k results (msgspec records for both files): a GT
+    # byte costs the parent about 1.1 tail bytes of the child, and a head
+    # byte 1.26 (the parent maps ids and checks; the child's ids are mapped
+    # afterwards, in the parent)
     return entry_bounds_after(
-        res_file, max(100 * res_size - 210 * gt_size, 0) // 226)
+        res_file, max(100 * res_size - 110 * gt_size, 0) // 226)
 
 
 def read_json(path: str):
