@@ -373,10 +373,12 @@ def bench_voc(session, scene) -> list:
     lines = []
     with tempfile.TemporaryDirectory() as tmp:
         save_scene(scene, tmp)
-        for mode in ('11points', 'area'):
-            runs = session.compare(__file__, ['mmext', 'mmdet'],
-                                   f'voc:{mode}:{tmp}')
-            ours, peer = runs['mmext'], runs['mmdet']
+        # both modes in one worker process per contender and round
+        cases = {f'voc:{mode}:{tmp}': mode for mode in ('11points', 'area')}
+        all_runs = session.compare_cases(__file__, ['mmext', 'mmdet'],
+                                         list(cases))
+        for case, mode in cases.items():
+            ours, peer = all_runs[case]['mmext'], all_runs[case]['mmdet']
             diff, extra = None, {}
             if 'error' not in ours and 'error' not in peer:
                 diff = max(abs(ours['mAP'] - peer['mAP']),
