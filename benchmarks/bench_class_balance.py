@@ -3,7 +3,8 @@
 120k images (``--images``), 80 classes with COCO-like skew (the most
 frequent class in about half of the images, the rarest in about 0.1%;
 about 2.2 classes and 5.6 boxes per image; COCO train2017 has 2.9 and
-7.3). The same annotations feed a minimal mmdet data set; the timed part is what each wrapper adds on top of the loaded data set:
+7.3). The same annotations feed a minimal mmdet data set; the timed
+part is what each wrapper adds on top of the loaded data set:
 ``mmext.RepeatFactorDataset`` vs mmengine's ``ClassBalancedDataset``, once
 with mmengine's default serialised storage and once without.
 
