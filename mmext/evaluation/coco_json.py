@@ -231,10 +231,10 @@ def _split_point(gt_file: str, res_file: str) -> Optional[Tuple[int, int]]:
         return None
     # as measured at 500k results (msgspec records for both files): a GT
     # byte costs the parent about 1.1 tail bytes of the child, and a head
-    # byte 1.26 (the parent maps ids and checks; the child's ids are mapped
-    # afterwards, in the parent)
+    # byte 1.12 (the parent maps ids and checks; the child's ids are mapped
+    # afterwards, in the parent): both finish about together
     return entry_bounds_after(
-        res_file, max(100 * res_size - 110 * gt_size, 0) // 226)
+        res_file, max(100 * res_size - 110 * gt_size, 0) // 212)
 
 
 def read_json(path: str):
