@@ -314,7 +314,7 @@ def test_class_parts_balance_detections_and_fall_back(monkeypatch):
     labels = np.repeat(np.arange(10), 100)
     assert coco._class_parts(labels, 10, 2) == [(0, 5), (5, 10)]
     labels = np.repeat(np.arange(100), 10)
-    assert coco._class_parts(labels, 100, 2) == [(0, 47), (47, 100)]
+    assert coco._class_parts(labels, 100, 2) == [(0, 50), (50, 100)]
     assert coco._class_parts(labels, 2, 6) == [(0, 1), (1, 2)]
 
 
