@@ -91,3 +91,43 @@ def test_no_spare_cpu_with_other_threads_or_one_cpu(monkeypatch):
 
 def test_running_tasks_count_this_process():
     assert forked_arrays._running_tasks() >= 1
+
+
+def test_running_tasks_leave_out_own_threads_and_blips(monkeypatch, tmp_path):
+    loadavg = tmp_path / 'loadavg'
+    counts = iter(['3', '4', '4'])  # each read sees the next one
+
+    def own_threads():
+        loadavg.write_text(f'0.5 0.5 0.5 {next(counts)}/90 123')
+        return 1  # e.g. an OpenBLAS worker spinning after import numpy
+
+    monkeypatch.setattr(forked_arrays, '_LOADAVG', str(loadavg))
+    monkeypatch.setattr(forked_arrays, '_own_other_running_threads',
+                        own_threads)
+    loadavg.write_text('0.5 0.5 0.5 4/90 123')
+    # 4, 3, 4 running, one our other thread: this one and another process
+    # (the 4s are a blip)
+    assert forked_arrays._running_tasks() == 2.0
+    loadavg.write_text('0.5 0.5 0.5 1/90 123')
+    monkeypatch.setattr(forked_arrays, '_own_other_running_threads',
+                        lambda: 1)
+    assert forked_arrays._running_tasks() == 1.0  # never below this one
+
+
+def test_own_busy_thread_is_seen_running():
+    data = np.random.default_rng(0).random(1 << 20)
+    stop = threading.Event()
+
+    def spin():  # np.sort runs without the GIL: the thread stays runnable
+        while not stop.is_set():
+            np.sort(data)
+
+    thread = threading.Thread(target=spin)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 5
+        while forked_arrays._own_other_running_threads() < 1:
+            assert time.monotonic() < deadline, 'busy thread never seen'
+    finally:
+        stop.set()
+        thread.join()

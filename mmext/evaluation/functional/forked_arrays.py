@@ -18,6 +18,7 @@ import os
 import signal
 import struct
 import threading
+import time
 from typing import Callable, Dict, Optional
 
 import numpy as np
@@ -50,17 +51,56 @@ def spare_cpus() -> int:
 
 
 def _running_tasks() -> float:
-    """Tasks running or runnable now, this one included (Linux), else the
-    1-minute load average (about as many)."""
-    try:
-        with open('/proc/loadavg') as f:
-            return float(f.read().split()[3].split('/')[0])
-    except (OSError, IndexError, ValueError):
-        pass
+    """Tasks of other processes running or runnable now, plus this one
+    (Linux), else the 1-minute load average (about as many).
+
+    The kernel's count is of this instant and counts threads. This
+    process's own other threads are left out: OpenBLAS's workers spin for
+    some 50 ms after ``import numpy``, and would make an idle CPU look
+    busy (a forked child takes its CPU from them, as they would yield it
+    anyway). So are blips, the least of a few counts over about 1 ms: a
+    task that runs for a moment (a kernel thread) is not a busy process.
+    """
+    counts = []
+    for n in range(_SAMPLES):
+        try:
+            with open(_LOADAVG) as f:
+                running = float(f.read().split()[3].split('/')[0])
+        except (OSError, IndexError, ValueError):
+            break
+        counts.append(running - _own_other_running_threads())
+        if n + 1 < _SAMPLES:
+            time.sleep(_SAMPLE_GAP_S)
+    if counts:
+        return max(min(counts), 1.0)
     try:
         return os.getloadavg()[0]
     except (AttributeError, OSError):  # unknown: assume no other work
         return 1.0
+
+
+_LOADAVG = '/proc/loadavg'
+_SAMPLES, _SAMPLE_GAP_S = 3, 0.0005
+
+
+def _own_other_running_threads() -> int:
+    """Threads of this process other than this one that are running or
+    runnable (0 where ``/proc`` does not tell)."""
+    me, count = threading.get_native_id(), 0
+    try:
+        tasks = os.listdir('/proc/self/task')
+    except OSError:
+        return 0
+    for tid in tasks:
+        if tid == str(me):
+            continue
+        try:
+            with open(f'/proc/self/task/{tid}/stat') as f:
+                state = f.read().rsplit(')', 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue  # ended meanwhile
+        count += state == 'R'
+    return count
 
 
 def _release_free_heap() -> None:
