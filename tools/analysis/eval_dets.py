@@ -43,6 +43,7 @@ Only the ``--config`` route imports mmengine and the data set machinery;
 the COCO json route runs on numpy alone and starts at once.
 """
 import argparse
+import os
 import pickle
 import sys
 import warnings
@@ -360,8 +361,22 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     return metrics
 
 
+def exit_without_teardown() -> None:
+    """End the process once everything is written and flushed, skipping
+    the interpreter's teardown of the loaded modules and arrays (about 30
+    ms of CPU at 500k detections, some 5% of a run from the json files):
+    nothing is left to clean up that the exit does not (the files are
+    closed, the forked children reaped)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if 'logging' in sys.modules:  # the --config route's mmengine loggers
+        sys.modules['logging'].shutdown()
+    os._exit(0)
+
+
 if __name__ == '__main__':
     try:
         main()
     except (ValueError, OSError) as error:  # bad input: no traceback
         sys.exit(f'error: {error}')
+    exit_without_teardown()
