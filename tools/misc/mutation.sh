@@ -16,9 +16,10 @@
 #            MUTATION_LIMIT=600 MUTATION_FILES=mmext/.../voc.py`)
 # Environment:
 #   MUTATION_DIR=<copy>  resume in the copy of an earlier run: its tree is
-#            refreshed from HEAD (its setup.cfg kept), verdicts of unchanged
-#            functions stand and the unchecked mutants run (mutmut adds stats
-#            for new tests in the selected files)
+#            refreshed from HEAD, its setup.cfg rewritten with the same
+#            modules (unless FILE is given) and the current test selection;
+#            verdicts of unchanged functions stand, the unchecked mutants
+#            run, and mutmut collects stats for the tests it has not seen
 #   RECHECK=1  with MUTATION_DIR: run the survivors again (after new tests)
 #   JOBS     parallel mutants (default 2)
 set -euo pipefail
@@ -30,6 +31,13 @@ shift || true
 FILES=("$@")
 if [ ${#FILES[@]} -eq 0 ] && [ -n "${MUTATION_FILES:-}" ]; then
     read -r -a FILES <<< "$MUTATION_FILES"
+fi
+if [ ${#FILES[@]} -eq 0 ] && [ -n "${MUTATION_DIR:-}" ] &&
+   [ -f "$MUTATION_DIR/setup.cfg" ]; then
+    # the modules of the run being resumed: its only_mutate lines
+    mapfile -t FILES < <(awk '/^only_mutate=/ {on = 1; next}
+                              on && /^    / {print $1; next} {on = 0}' \
+                         "$MUTATION_DIR/setup.cfg")
 fi
 if [ ${#FILES[@]} -eq 0 ]; then
     FILES=(mmext/evaluation/functional/iou.py
@@ -52,6 +60,7 @@ TESTS=(tests/test_numeric_core_edges.py
        tests/test_voc_eval_boundaries.py
        tests/test_iou_input_dtypes.py
        tests/test_error_analysis.py
+       tests/test_greedy_match.py
        tests/test_eval_functional_coco.py
        tests/test_eval_functional_voc.py
        tests/test_detection_oracles.py
@@ -72,7 +81,9 @@ else
     WORK=$(mktemp -d "${TMPDIR:-/tmp}/mmext-mutation.XXXXXX")
     git -C "$ROOT" archive HEAD | tar -x -C "$WORK"
 fi
-if [ -z "${MUTATION_DIR:-}" ]; then {
+# rewritten on a resume too: tests added to TESTS since the run began are
+# selected (mutmut collects their stats before running mutants)
+{
     echo '[mutmut]'
     echo 'source_paths=mmext/'
     echo 'only_mutate='
@@ -85,7 +96,7 @@ if [ -z "${MUTATION_DIR:-}" ]; then {
     done
     echo 'also_copy='
     printf '    %s\n' data/ configs/ tools/
-} > "$WORK/setup.cfg"; fi
+} > "$WORK/setup.cfg"
 
 cd "$WORK"
 NAMES=()
