@@ -324,7 +324,7 @@ def _gt_variant(data: dict, variant: str) -> dict:
 def test_typed_gt_reads_as_the_plain_path(tmp_path, monkeypatch, variant):
     """The msgspec GT records give the arrays of the orjson path, or
     leave odd files to it."""
-    from mmext.evaluation import coco_gt_records
+    from mmext.evaluation import coco_gt_json, coco_gt_records
     s = random_scene(7, num_images=6, num_classes=3, max_gts=6, max_dets=10,
                      crowd_frac=0.3, ignore_frac=0.3)
     gt, res = write_scene(s, tmp_path)
@@ -333,7 +333,7 @@ def test_typed_gt_reads_as_the_plain_path(tmp_path, monkeypatch, variant):
     typed = coco_gt_records.typed_gt(open(gt, 'rb').read())
     assert (typed is None) == (variant in ('bool iscrowd', 'float ids'))
     fast, fast_names = load_coco_detections(gt, res)
-    monkeypatch.setattr(coco_json, 'typed_gt', lambda data: None)
+    monkeypatch.setattr(coco_gt_json, 'typed_gt', lambda data: None)
     plain, plain_names = load_coco_detections(gt, res)
     assert fast_names == plain_names
     for field in ('gt_boxes', 'gt_labels', 'gt_imgs', 'gt_ignore',

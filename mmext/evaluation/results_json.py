@@ -20,7 +20,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 from mmengine.logging import print_log
 
-from .coco_json import refuse_strings
+from .coco_columns import refuse_strings
 from .collect import GroupCollectMetric
 from .functional.checks import check_coco_entries
 
