@@ -14,7 +14,14 @@ from tests.helpers.coco_json import pycocotools_eval
 from tests.helpers.detection_eval import mmdet_eval_map
 from tests.helpers.distributed import run_distributed
 from tests.helpers.logs import json_lines
+from tests.helpers.mmdet_pool import eval_map_in_threads
 from tests.helpers.voc_samples import predicted_samples, voc_test_dataset
+
+
+@pytest.fixture(autouse=True)
+def _eval_map_in_threads(monkeypatch):
+    eval_map_in_threads(monkeypatch)  # no fork per eval_map call
+
 
 COCO_KEYS = ('AP', 'AP50', 'AP75', 'APs', 'APm', 'APl', 'AR1', 'AR10',
              'AR100', 'ARs', 'ARm', 'ARl')

@@ -11,9 +11,16 @@ import torch
 from tests.helpers.coco_json import pycocotools_eval, write_coco_jsons
 from tests.helpers.det_scenes import random_scene
 from tests.helpers.detection_eval import mmdet_eval_map
+from tests.helpers.mmdet_pool import eval_map_in_threads
 from tests.helpers.paths import TINY_VOC_DATASET_CONFIG as CFG
 from tests.helpers.voc_samples import predicted_samples, voc_test_dataset
 from tools.analysis import eval_dets
+
+
+@pytest.fixture(autouse=True)
+def _eval_map_in_threads(monkeypatch):
+    eval_map_in_threads(monkeypatch)  # no fork per eval_map call
+
 
 COCO_KEYS = ('AP', 'AP50', 'AP75', 'APs', 'APm', 'APl', 'AR1', 'AR10',
              'AR100', 'ARs', 'ARm', 'ARl')

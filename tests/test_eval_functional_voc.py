@@ -8,6 +8,12 @@ from mmext.evaluation.functional import (ap_11point, ap_area, box_iou,
 from mmext.evaluation.functional.grouping import same_group_pairs, score_order
 from mmext.evaluation.functional.iou import paired_box_iou_at
 from tests.helpers.det_scenes import random_scene
+from tests.helpers.mmdet_pool import eval_map_in_threads
+
+
+@pytest.fixture(autouse=True)
+def _eval_map_in_threads(monkeypatch):
+    eval_map_in_threads(monkeypatch)  # no fork per eval_map call
 
 
 def _mmdet_inputs(s):
