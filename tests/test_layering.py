@@ -4,6 +4,7 @@
 Imports are probed in fresh interpreters: the test process has torch and
 mmengine loaded already, so its ``sys.modules`` proves nothing.
 """
+import json
 import os
 import os.path as osp
 import shutil
@@ -22,18 +23,24 @@ HEAVY = ('torch', 'mmengine', 'mmcv', 'mmdet', 'mmpretrain')
 
 _PROBE = '''
 import sys
-import {module}
+{imports}
 print(','.join(sorted(m for m in {heavy!r} if m in sys.modules)))
 '''
+
+
+def heavy_modules(line: str) -> list:
+    """The modules of a line that ``_PROBE`` printed."""
+    return [m for m in line.strip().split(',') if m]
 
 
 def heavy_modules_after(module: str) -> list:
     """Which of ``HEAVY`` a fresh ``import module`` loads."""
     out = subprocess.run(
-        [sys.executable, '-c', _PROBE.format(module=module, heavy=HEAVY)],
+        [sys.executable, '-c',
+         _PROBE.format(imports=f'import {module}', heavy=HEAVY)],
         capture_output=True, text=True, check=True, cwd=REPO_ROOT,
         env=python_env())
-    return [m for m in out.stdout.strip().split(',') if m]
+    return heavy_modules(out.stdout)
 
 
 def lint_imports(cwd: str, **env) -> subprocess.CompletedProcess:
@@ -88,10 +95,6 @@ def test_import_loads_no_torch_or_mmengine(module):
     assert heavy_modules_after(module) == []
 
 
-def test_probe_sees_a_heavy_import():
-    assert 'torch' in heavy_modules_after('mmext.utils.checkpoint')
-
-
 @pytest.fixture(scope='module')
 def toy_checkpoint(tmp_path_factory):
     """A Runner checkpoint of 1 iteration (message hub, numpy data)."""
@@ -101,14 +104,49 @@ def toy_checkpoint(tmp_path_factory):
     return str(work_dir / 'iter_1.pth')
 
 
-_LOAD = '''
-import sys
-{imports}
-assert 'torch' not in sys.modules or {torch_first}
-import torch
-ckpt = torch.load({path!r}, weights_only=True)
-print('loaded', ckpt['meta']['iter'])
+# What a fresh interpreter sees after ``{imports}``: the heavy modules then
+# loaded (``_PROBE``'s line), and after ``import torch``, mmext's import
+# hooks left in ``sys.meta_path``, torch's loader, and whether
+# ``torch.load`` with ``weights_only=True`` reads the Runner checkpoint.
+_LOAD = _PROBE + '''
+import json, torch
+out = dict()
+out['hooks'] = sum(type(f).__module__ == 'mmext.utils.import_hooks'
+                   for f in sys.meta_path)
+out['loader'] = type(torch.__loader__).__name__
+out['spec_loader_is_loader'] = torch.__spec__.loader is torch.__loader__
+try:
+    out['loaded'] = torch.load({path!r}, weights_only=True)['meta']['iter']
+except Exception as e:
+    out['error'] = str(e)
+print(json.dumps(out))
 '''
+
+
+@pytest.fixture(scope='module')
+def load_probe(toy_checkpoint):
+    """``imports -> what _LOAD reports``; each interpreter (torch's import,
+    ~2 s) starts once for all the tests that read it."""
+    seen = {}
+
+    def probe(imports: str) -> dict:
+        if imports not in seen:
+            code = _LOAD.format(imports=imports, heavy=HEAVY,
+                                path=toy_checkpoint)
+            out = subprocess.run([sys.executable, '-c', code],
+                                 capture_output=True, text=True,
+                                 cwd=REPO_ROOT, env=python_env())
+            assert out.returncode == 0, out.stderr[-3000:]
+            *_, heavy, report = out.stdout.splitlines()
+            seen[imports] = dict(json.loads(report),
+                                 heavy=heavy_modules(heavy))
+        return seen[imports]
+
+    return probe
+
+
+def test_probe_sees_a_heavy_import(load_probe):
+    assert 'torch' in load_probe('import mmext.utils.checkpoint')['heavy']
 
 
 @pytest.mark.parametrize('imports, torch_first', [
@@ -117,35 +155,24 @@ print('loaded', ckpt['meta']['iter'])
     # the module that imports torch first is the one the hook imports
     ('import mmext.utils.checkpoint', True),
 ])
-def test_runner_checkpoint_loads_weights_only(toy_checkpoint, imports,
+def test_runner_checkpoint_loads_weights_only(load_probe, imports,
                                               torch_first):
-    code = _LOAD.format(imports=imports, torch_first=torch_first,
-                        path=toy_checkpoint)
-    out = subprocess.run([sys.executable, '-c', code], capture_output=True,
-                         text=True, cwd=REPO_ROOT, env=python_env())
-    assert out.returncode == 0, out.stderr[-3000:]
-    assert out.stdout.split() == ['loaded', '1']
+    seen = load_probe(imports)
+    assert ('torch' in seen['heavy']) == torch_first
+    assert seen.get('loaded') == 1, seen
 
 
-def test_without_mmext_the_checkpoint_does_not_load(toy_checkpoint):
+def test_without_mmext_the_checkpoint_does_not_load(load_probe):
     # the control: what import mmext fixes
-    code = _LOAD.format(imports='', torch_first=False, path=toy_checkpoint)
-    out = subprocess.run([sys.executable, '-c', code], capture_output=True,
-                         text=True, cwd=REPO_ROOT, env=python_env())
-    assert out.returncode != 0
-    assert 'Weights only load failed' in out.stderr
+    seen = load_probe('')
+    assert 'loaded' not in seen
+    assert 'Weights only load failed' in seen['error']
 
 
-def test_import_hook_leaves_torch_as_imported():
-    code = ('import sys, mmext; import torch; '
-            'hooks = [f for f in sys.meta_path '
-            "if type(f).__module__ == 'mmext.utils.import_hooks']; "
-            'print(len(hooks), type(torch.__loader__).__name__, '
-            'torch.__spec__.loader is torch.__loader__)')
-    out = subprocess.run([sys.executable, '-c', code], capture_output=True,
-                         text=True, check=True, cwd=REPO_ROOT,
-                         env=python_env())
-    assert out.stdout.split() == ['0', 'SourceFileLoader', 'True']
+def test_import_hook_leaves_torch_as_imported(load_probe):
+    seen = load_probe('import mmext')
+    assert (seen['hooks'], seen['loader'], seen['spec_loader_is_loader']) \
+        == (0, 'SourceFileLoader', True)
 
 
 @pytest.mark.slow  # the session's training
