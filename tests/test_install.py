@@ -114,6 +114,7 @@ def dists(source, tmp_path_factory) -> Path:
     return out
 
 
+@pytest.mark.slow  # python -m build: sdist and wheel
 def test_sdist_carries_tests_data_configs_tools(dists, source):
     (sdist, ) = dists.glob('mmext-*.tar.gz')
     with tarfile.open(sdist) as tar:
@@ -124,6 +125,7 @@ def test_sdist_carries_tests_data_configs_tools(dists, source):
     assert not expected - names, sorted(expected - names)[:10]
 
 
+@pytest.mark.slow  # python -m build: sdist and wheel
 def test_wheel_ships_configs_that_load(dists, source, tmp_path):
     (wheel, ) = dists.glob('mmext-*.whl')
     with zipfile.ZipFile(wheel) as whl:
