@@ -141,10 +141,12 @@ def test_rank_in_image_orders_by_image_score_input():
     for i in range(50):
         before = [j for j in want[:want.index(i)] if imgs[j] == imgs[i]]
         assert rank[i] == len(before)
-    # integer scores
-    g, r = rank_in_image(np.array([1, 3, 2]), np.zeros(3, np.int64))
-    np.testing.assert_array_equal(g, [2, 0, 1])
-    np.testing.assert_array_equal(r, [2, 0, 1])
+    # integer scores; unsigned ones are negated in float64, not modulo
+    # 256 (where -0 would rank score 0 first)
+    for scores in (np.array([1, 3, 2]), np.array([0, 3, 2], np.uint8)):
+        g, r = rank_in_image(scores, np.zeros(3, np.int64))
+        np.testing.assert_array_equal(g, [2, 0, 1])
+        np.testing.assert_array_equal(r, [2, 0, 1])
 
 
 def test_box_formats():
@@ -160,6 +162,10 @@ def test_box_formats():
             out = fn(np.arange(8), fmt)
             assert out.shape == (2, 4) and out.dtype == np.float64
     assert boxes_xywh(np.zeros((0, 4), np.int64), 'xywh').shape == (0, 4)
+    # x, y, w, h come back as given: no round trip through x2 = x + w
+    # (0.1 + 0.2 - 0.1 is not 0.2 in floating point)
+    odd = [[0.1, 0.1, 0.2, 0.2]]
+    np.testing.assert_array_equal(boxes_xywh(odd, 'xywh'), odd)
     for fn in (boxes_xyxy, boxes_xywh):
         with pytest.raises(ValueError) as err:
             fn(xyxy, 'cxcywh')
@@ -226,6 +232,26 @@ def test_pair_ious_equal_pycocotools_iou(seed):
         np.testing.assert_array_equal(v, ref[want_d, want_g])
         assert len(d) > 0 and d.dtype == g.dtype == np.int64
     assert p.num_dets == nd
+
+
+def test_pair_ious_takes_integer_flags():
+    """0/1 integer ignore / crowd flags (COCO's ``iscrowd``) select the
+    same pairs as booleans."""
+    rng = np.random.default_rng(7)
+    det, gt = grid_boxes(rng, 30), grid_boxes(rng, 20)
+    crowd, ignore = rng.random(20) < 0.3, rng.random(20) < 0.3
+    args = (det, np.zeros(30, np.int64), rng.random(30), gt,
+            np.zeros(20, np.int64))
+    want = pair_ious(arrays_from(*args, crowd, ignore))
+    arrays = arrays_from(*args, crowd, ignore)
+    arrays.gt_crowd = crowd.astype(np.int64)
+    arrays.gt_ignore = ignore.astype(np.int64)
+    got = pair_ious(arrays)
+    assert len(want.region_det) > 0 and len(want.det) > 0
+    for field in ('det', 'gt', 'iou', 'region_det', 'region_gt',
+                  'region_iou'):
+        np.testing.assert_array_equal(getattr(got, field),
+                                      getattr(want, field))
 
 
 def test_pair_ious_ranks_and_select():
