@@ -42,16 +42,14 @@ def _record_writes(root: str) -> list:
     return touched
 
 
-def _processed_metric(collect_device, out_prefix=None):
-    """DetectionAP that has processed the tiny VOC test set as a Runner
-    drives it: the rank's share from mmengine's DefaultSampler, batches of
-    4."""
+def _processed_metric(voc, collect_device, out_prefix=None):
+    """DetectionAP that has processed ``voc`` (the tiny VOC test set's meta
+    and samples) as a Runner drives it: the rank's share from mmengine's
+    DefaultSampler, batches of 4."""
     from mmengine.dataset import DefaultSampler
 
     from mmext.evaluation.metrics.detection_ap import DetectionAP
-    from tests.helpers.eval_options import tiny_voc_samples
-    meta, samples = tiny_voc_samples()
-    samples = samples[:NUM_IMAGES]
+    meta, samples = voc
     indices = list(DefaultSampler(range(NUM_IMAGES), shuffle=False))
     metric = DetectionAP(collect_device=collect_device,
                          outfile_prefix=out_prefix, **METRIC)
@@ -61,33 +59,42 @@ def _processed_metric(collect_device, out_prefix=None):
     return metric
 
 
-def _rank(rank, world_size, tmp_root, collect_device, out_prefix):
+def _rank(rank, world_size, voc, tmp_root, collect_device, out_prefix):
     """One rank as on a node of its own: its own TMPDIR and working
-    directory (mmengine's 'cpu' collection uses ``./.dist_test``)."""
+    directory (mmengine's 'cpu' collection uses ``./.dist_test``). ``voc``
+    comes from the test: building the data set again in each rank took
+    most of a spawn's time."""
     own = os.path.join(tmp_root, f'rank{rank}')
     os.makedirs(own)
     os.environ['TMPDIR'] = own
     tempfile.tempdir = None  # tempfile reads TMPDIR again
-    metric = _processed_metric(collect_device, out_prefix)
+    metric = _processed_metric(voc, collect_device, out_prefix)
     os.chdir(own)
-    # from here on: the gathering (building the data set from its config
-    # writes temporary files of its own)
+    # from here on: the gathering
     touched = _record_writes(tmp_root)
     return metric.evaluate(NUM_IMAGES), touched
 
 
 @pytest.fixture(scope='module')
-def single_process(tmp_path_factory):
+def voc():
+    """The tiny VOC test set's meta and first :data:`NUM_IMAGES` samples."""
+    from tests.helpers.eval_options import tiny_voc_samples
+    meta, samples = tiny_voc_samples()
+    return meta, samples[:NUM_IMAGES]
+
+
+@pytest.fixture(scope='module')
+def single_process(voc, tmp_path_factory):
     out = tmp_path_factory.mktemp('single')
-    metrics = _processed_metric('group', str(out / 'res')).evaluate(NUM_IMAGES)
-    return metrics, (out / 'res.bbox.json').read_bytes()
+    metric = _processed_metric(voc, 'group', str(out / 'res'))
+    return metric.evaluate(NUM_IMAGES), (out / 'res.bbox.json').read_bytes()
 
 
 @pytest.mark.slow
-def test_group_gather_equals_single_process(single_process, tmp_path):
+def test_group_gather_equals_single_process(voc, single_process, tmp_path):
     tmp_root = str(tmp_path / 'tmp')
     out = tmp_path / 'out'
-    results = run_distributed(_rank, 2, tmp_root, 'group',
+    results = run_distributed(_rank, 2, voc, tmp_root, 'group',
                               str(out / 'res'), timeout=300)
     (m0, touched0), (m1, touched1) = results
     expected, json_bytes = single_process
@@ -100,11 +107,11 @@ def test_group_gather_equals_single_process(single_process, tmp_path):
 
 
 @pytest.mark.slow
-def test_cpu_collection_fails_without_a_shared_directory(tmp_path):
+def test_cpu_collection_fails_without_a_shared_directory(voc, tmp_path):
     """The control: mmengine's 'cpu' collection makes rank 1 write into the
     directory rank 0 created (``./.dist_test/...`` of rank 0), which rank 1
     does not have (mmengine issue 557): rank 1 fails, and rank 0, left in
     the barrier, fails or is terminated."""
     with pytest.raises(RuntimeError, match=r'workers \[(0, )?1\] exited'):
-        run_distributed(_rank, 2, str(tmp_path / 'tmp'), 'cpu', None,
+        run_distributed(_rank, 2, voc, str(tmp_path / 'tmp'), 'cpu', None,
                         timeout=300)
