@@ -27,6 +27,13 @@ def mmpretrain_scope():
         yield
 
 
+@pytest.fixture(scope='module')
+def voc():
+    """The tiny VOC 2007 trainval set, built once (a build parses its
+    XML files): the tests that take it only read it."""
+    return VOCDataset(**voc_kwargs())
+
+
 def reference_indices(dataset, thr=THR):
     """mmengine's ClassBalancedDataset over the same category lists."""
     cats = collect_image_categories(dataset)
@@ -131,12 +138,12 @@ def test_lazy_init(mmdet_scope):
     assert ours.dataset._fully_initialized
 
 
-def test_build_logs_one_line_and_no_table(mmdet_scope, monkeypatch):
+def test_build_logs_one_line_and_no_table(voc, monkeypatch):
     # the per-class table is the tool's (tools/analysis/class_balance.py)
     messages = []
     monkeypatch.setattr('mmext.datasets.repeat_factor_dataset.print_log',
                         lambda msg, **kwargs: messages.append(msg))
-    ours = RepeatFactorDataset(voc_cfg(), oversample_thr=THR)
+    ours = RepeatFactorDataset(voc, oversample_thr=THR)
     text, = messages
     assert '\n' not in text
     assert 'VOCDataset' in text and 'aeroplane' not in text
@@ -144,9 +151,9 @@ def test_build_logs_one_line_and_no_table(mmdet_scope, monkeypatch):
     assert f'{n} images -> {len(ours)} slots' in text
 
 
-def test_stochastic_epochs(mmdet_scope):
+def test_stochastic_epochs(voc):
     ours = RepeatFactorDataset(
-        voc_cfg(), oversample_thr=THR, rounding='stochastic', seed=3)
+        voc, oversample_thr=THR, rounding='stochastic', seed=3)
     r = ours.repeat_factors.image_repeat
     e0, e1 = ours.epoch_indices(0), ours.epoch_indices(1)
     np.testing.assert_array_equal(e0, ours.epoch_indices(0))
@@ -176,14 +183,14 @@ class UnknownClass(BaseDetDataset):
 
 
 @pytest.mark.parametrize('thr', [0, 1.01, -1, None])
-def test_bad_oversample_thr(mmdet_scope, thr):
+def test_bad_oversample_thr(voc, thr):
     with pytest.raises(ValueError, match=r'VOCDataset.*oversample_thr'):
-        RepeatFactorDataset(voc_cfg(), oversample_thr=thr)
+        RepeatFactorDataset(voc, oversample_thr=thr)
 
 
-def test_bad_rounding(mmdet_scope):
+def test_bad_rounding(voc):
     with pytest.raises(ValueError, match='rounding'):
-        RepeatFactorDataset(voc_cfg(), oversample_thr=THR, rounding='floor')
+        RepeatFactorDataset(voc, oversample_thr=THR, rounding='floor')
 
 
 def test_dataset_without_categories():
@@ -238,15 +245,15 @@ class RelabelledVOC(VOCDataset):
         return info
 
 
-def test_get_cat_ids_defined_on_the_class(mmdet_scope):
+def test_get_cat_ids_defined_on_the_class(voc):
     ours = assert_same_as_mmengine(FirstLabelVOC(**voc_kwargs()))
-    stock = RepeatFactorDataset(voc_cfg(), oversample_thr=0.2)
+    stock = RepeatFactorDataset(voc, oversample_thr=0.2)
     assert ours.slot_to_image.tolist() != stock.slot_to_image.tolist()
     assert_same_as_mmengine(RelabelledVOC(**voc_kwargs()))
 
 
 @pytest.mark.parametrize('ids', ['strings', 'ints'])
-def test_get_cat_ids_set_on_the_instance(mmdet_scope, ids):
+def test_get_cat_ids_set_on_the_instance(mmdet_scope, voc, ids):
     dataset = DATASETS.build(voc_cfg())
     if ids == 'strings':  # any hashable is a category for mmengine
         dataset.get_cat_ids = lambda i: ['rare'] if i % 9 == 0 else [
@@ -260,7 +267,7 @@ def test_get_cat_ids_set_on_the_instance(mmdet_scope, ids):
     assert len(ours) > len(dataset)
     # on a wrapper without get_cat_ids of its own as well (mmengine refuses
     # a ConcatDataset: compare with it over the same category lists)
-    concat = ConcatDataset([DATASETS.build(voc_cfg()), dataset])
+    concat = ConcatDataset([voc, dataset])
     concat.get_cat_ids = lambda i: [i % 7 == 0]
     ours = RepeatFactorDataset(concat, oversample_thr=0.2)
     lists = [concat.get_cat_ids(i) for i in range(len(concat))]
@@ -268,7 +275,7 @@ def test_get_cat_ids_set_on_the_instance(mmdet_scope, ids):
         ListDataset(lists), 0.2).repeat_indices
 
 
-def test_get_cat_ids_patched_onto_base_classes(mmdet_scope, monkeypatch):
+def test_get_cat_ids_patched_onto_base_classes(voc, monkeypatch):
     # mmengine's BaseDataset, for a data set that defines none
     monkeypatch.setattr(
         BaseDataset, 'get_cat_ids',
@@ -280,7 +287,7 @@ def test_get_cat_ids_patched_onto_base_classes(mmdet_scope, monkeypatch):
     monkeypatch.setattr(
         BaseDetDataset, 'get_cat_ids',
         lambda self, i: [len(self.get_data_info(i)['instances'])])
-    ours = assert_same_as_mmengine(DATASETS.build(voc_cfg()), thr=0.25)
+    ours = assert_same_as_mmengine(voc, thr=0.25)
     assert set(ours.repeat_factors.category_ids.tolist()) <= {1, 2, 3, 4}
 
 
@@ -294,9 +301,9 @@ def test_upstream_function_recognises_replacements(monkeypatch):
     assert upstream_function(BaseDetDataset, 'get_cat_ids') is None
 
 
-def test_wrapper_over_a_wrapper_as_mmengine(mmdet_scope):
+def test_wrapper_over_a_wrapper_as_mmengine(voc):
     # the inner RepeatFactorDataset is read through its own get_cat_ids
-    inner = RepeatFactorDataset(voc_cfg(), oversample_thr=THR)
+    inner = RepeatFactorDataset(voc, oversample_thr=THR)
     outer = RepeatFactorDataset(inner, oversample_thr=THR)
     # mmengine's wrapper takes BaseDataset only: the same ids in a list
     lists = [inner.get_cat_ids(i) for i in range(len(inner))]
