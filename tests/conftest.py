@@ -16,7 +16,8 @@ def pytest_configure(config):
     # the top level of the repo is fixed (no pytest.ini): markers live here
     config.addinivalue_line(
         'markers', 'slow: takes more than ~5 s (trainings, tool runs, '
-        'process spawns); `make test-fast` deselects them')
+        'process spawns), builds the package, or is a control that runs no '
+        'mmext code in a fresh interpreter; `make test-fast` deselects them')
 
 
 @pytest.fixture(autouse=True)

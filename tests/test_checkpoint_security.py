@@ -275,6 +275,7 @@ def runner_checkpoint(tiny_detector):
         tiny_detector.work_dir / f'iter_{DETECTOR_ITERS}.pth')
 
 
+@pytest.mark.slow  # a control in a fresh interpreter: no mmext code
 def test_payloads_are_live_without_mmext(tmp_path):
     jobs = []
     for name in PAYLOADS:

@@ -162,6 +162,7 @@ def test_runner_checkpoint_loads_weights_only(load_probe, imports,
     assert seen.get('loaded') == 1, seen
 
 
+@pytest.mark.slow  # a control in a fresh interpreter: no mmext code
 def test_without_mmext_the_checkpoint_does_not_load(load_probe):
     # the control: what import mmext fixes
     seen = load_probe('')
