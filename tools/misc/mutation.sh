@@ -74,8 +74,17 @@ if [ -n "${MUTATION_DIR:-}" ]; then
         echo "MUTATION_DIR=$WORK is not the copy of an earlier run" >&2
         exit 2
     }
+    # mutmut forgets every verdict when the test selection changes (below:
+    # tests added since); kills still stand when the mutated modules are
+    # unchanged, so the summary carries them over from the last results
+    rm -f "$WORK/mutation-results.before.txt"
+    if [ -f "$WORK/mutation-results.txt" ] && (for f in "${FILES[@]}"; do
+           git -C "$ROOT" show "HEAD:$f" | cmp -s - "$WORK/$f" || exit 1
+       done); then
+        cp "$WORK/mutation-results.txt" "$WORK/mutation-results.before.txt"
+    fi
     # the whole tree: tests of HEAD may need its code; mutmut re-mutates
-    # the functions that changed and keeps the other verdicts
+    # the functions that changed
     git -C "$ROOT" archive HEAD | tar -x -C "$WORK" --exclude=setup.cfg
 else
     WORK=$(mktemp -d "${TMPDIR:-/tmp}/mmext-mutation.XXXXXX")
@@ -116,11 +125,29 @@ tail -c 300 mutmut-run.log | tr '\r' '\n' | tail -2
 [ "$status" -eq 124 ] && echo "time cap of ${LIMIT} s reached"
 "$VENV/bin/mutmut" results --all true > mutation-results.txt 2>&1 || true
 "$VENV/bin/python" - "$start" <<'PY'
-import collections, re, sys, time
-counts = collections.Counter(
-    m.group(1) for m in (re.search(r':\s*(\w[\w ]*)$', line.strip())
-                         for line in open('mutation-results.txt'))
-    if m)
+import collections, os, re, sys, time
+
+
+def verdicts(path):
+    """``{mutant: verdict}`` of a ``mutmut results --all true`` listing."""
+    out = {}
+    for line in open(path):
+        m = re.match(r'\s*(\S+):\s*(\w[\w ]*)$', line)
+        if m:
+            out[m.group(1)] = m.group(2)
+    return out
+
+
+now = verdicts('mutation-results.txt')
+if os.path.exists('mutation-results.before.txt'):
+    # kills and timeouts of unchanged modules stand with more tests
+    kept = {k: v for k, v in verdicts('mutation-results.before.txt').items()
+            if now.get(k) == 'not checked' and v in ('killed', 'timeout')}
+    now.update(kept)
+    print(f'{len(kept)} kills of the earlier run carried over')
+    with open('mutation-results.txt', 'w') as f:
+        f.writelines(f'    {k}: {v}\n' for k, v in now.items())
+counts = collections.Counter(now.values())
 killed = counts.get('killed', 0) + counts.get('timeout', 0)
 total = sum(counts.values())
 print(dict(counts))
