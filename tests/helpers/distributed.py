@@ -1,15 +1,20 @@
-"""Run a function in N local CPU processes joined by a gloo process group,
-start child processes cheaply, and pick free ports for ``torchrun``-based
-scripts."""
+"""Run a function in N local CPU processes joined by a gloo process group
+(or a tool as ``torchrun`` runs it), start child processes cheaply, and pick
+free ports for ``torchrun``-based scripts."""
+import gc
+import importlib
 import os
 import pickle
 import queue as queue_lib
 import socket
+import sys
 import time
 
+import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from tests.helpers.paths import REPO_ROOT
 from tests.helpers.process import CACHE_ENV
 
 # What the tests' child processes import: done once per session by the
@@ -59,30 +64,44 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _worker(rank, world_size, port, env, call, results):
+def _worker(rank, world_size, port, env, call, results, init_group):
+    # what the forkserver imported stays: a full collection (mmengine's
+    # data sets run one each) then skips it
+    gc.freeze()
     apply_child_env(env)
     fn, args = pickle.loads(call)
+    # what torchrun gives each worker
     os.environ.update(
         MASTER_ADDR='127.0.0.1',
         MASTER_PORT=str(port),
         RANK=str(rank),
         WORLD_SIZE=str(world_size),
-        LOCAL_RANK=str(rank))
-    dist.init_process_group('gloo', rank=rank, world_size=world_size)
+        LOCAL_RANK=str(rank),
+        LOCAL_WORLD_SIZE=str(world_size))
+    if init_group:
+        dist.init_process_group('gloo', rank=rank, world_size=world_size)
     try:
         results.put((rank, fn(rank, world_size, *args)))
     finally:
-        dist.destroy_process_group()
+        if dist.is_initialized():  # a tool ends the group it started
+            dist.destroy_process_group()
 
 
-def run_distributed(fn, world_size: int = 2, *args,
-                    timeout: float = 300) -> list:
+def run_distributed(fn, world_size: int = 2, *args, timeout: float = 300,
+                    init_group: bool = True) -> list:
     """Call ``fn(rank, world_size, *args)`` in ``world_size`` processes.
 
     ``fn`` must be a module-level function (it is pickled) and return
     something picklable. A worker that has not finished ``timeout`` seconds
     after the start (a hang in a collective, a deadlock) is terminated, then
     killed, and the call fails naming it; so does a worker that dies.
+
+    Args:
+        init_group (bool): Join the workers in a gloo process group before
+            calling ``fn``. False leaves that to ``fn``, as ``torchrun``
+            does: each worker only gets the environment variables
+            (``MASTER_ADDR``, ``RANK``, ``LOCAL_RANK``...) that a tool run
+            with ``--launcher pytorch`` starts its group from.
 
     Returns:
         list: The return values, indexed by rank.
@@ -97,7 +116,7 @@ def run_distributed(fn, world_size: int = 2, *args,
     procs = [
         ctx.Process(
             target=_worker,
-            args=(r, world_size, port, env, call, results),
+            args=(r, world_size, port, env, call, results, init_group),
             daemon=True) for r in range(world_size)
     ]
     for p in procs:
@@ -131,6 +150,45 @@ def run_distributed(fn, world_size: int = 2, *args,
         terminate(procs)
         results.close()
     return [got[r] for r in range(world_size)]
+
+
+def _tool_rank(rank, world_size, module, argv, log_prefix):
+    os.chdir(REPO_ROOT)  # configs name data relative to it
+    log = f'{log_prefix}.rank{rank}.log'
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    torch.set_num_threads(1)  # torchrun's OMP_NUM_THREADS=1
+    try:
+        importlib.import_module(module).main(argv)
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    with open(log) as f:
+        return f.read()
+
+
+def run_tool_distributed(module: str, argv: list, log_prefix: str,
+                         world_size: int = 2, timeout: float = 600) -> list:
+    """``main(argv)`` of a tool (e.g. ``'tools.train'``) in ``world_size``
+    worker processes that get what ``torchrun`` gives its workers: the
+    rendezvous environment variables and one thread. The tool starts the
+    gloo group itself (pass ``--launcher pytorch``). Forked from the
+    forkserver, the workers skip the imports a ``torchrun`` worker does.
+
+    Args:
+        module (str): The tool's module, with a ``main(argv)``.
+        argv (list): Its command line.
+        log_prefix (str): Each rank's output goes to
+            ``<log_prefix>.rank<r>.log``.
+        world_size (int): Number of workers.
+        timeout (float): See :func:`run_distributed`.
+
+    Returns:
+        list: Each rank's output (stdout and stderr).
+    """
+    return run_distributed(_tool_rank, world_size, module, list(argv),
+                           log_prefix, timeout=timeout, init_group=False)
 
 
 def terminate(procs, grace: float = 5.0) -> None:
