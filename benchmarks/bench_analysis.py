@@ -1,6 +1,6 @@
 """Error-analysis speed: mmext vs tidecv and mmdet's confusion matrix.
 
-A synthetic COCO-val-scale set (``--images`` 5000, 80 classes, ~7.3 GT
+A synthetic COCO-val-scale set (``--images`` 5000, ``--classes`` 80, ~7.3 GT
 per image, 1% crowd, 100 detections per image = 500k): detections are 40%
 jittered GTs (tight, loose and very loose boxes, 15% relabelled, so every
 TIDE error type occurs) and 60% random boxes; scores are distinct; classes
@@ -29,7 +29,9 @@ Input building (tidecv ``Data``, mmdet's data-info lists and tensors) is
 not timed. The last lines are one JSON object per comparison.
 
 Usage: ``python benchmarks/bench_analysis.py [--images 5000]
-[--tide-images 500] [--rounds 3] [--contention]``.
+[--tide-images 500] [--classes 80] [--rounds 3] [--contention]``. A smoke
+run takes a few images and classes (the plots' time grows with the
+classes), e.g. ``--images 60 --tide-images 20 --classes 10 --rounds 1``.
 """
 import argparse
 import os
@@ -113,11 +115,16 @@ def _analysis_core(arrays):
     return tide_errors(arrays, pairs=pairs)
 
 
+def _scene(case: str):
+    """``case``: ``<kind>:<images>:<classes>`` -> ``(kind, scene)``."""
+    kind, images, classes = case.split(':')
+    return kind, make_scene(int(images), int(classes))
+
+
 def run_ours(case: str) -> dict:
-    """``case``: ``core:<images>``, ``mmdet_cm:<images>`` or
-    ``write:<images>``."""
-    kind, images = case.split(':')
-    arrays = make_scene(int(images))
+    """``case``: kind ``core``, ``mmdet_cm`` or ``write``, see
+    :func:`_scene`."""
+    kind, arrays = _scene(case)
     if kind == 'core':
         cpu = time.process_time()
         tide, seconds = harness.timed(_analysis_core, arrays)
@@ -159,7 +166,7 @@ def run_ours(case: str) -> dict:
 def run_tidecv(case: str) -> dict:
     from tests.helpers.analysis import tidecv_data
     from tidecv import TIDE
-    arrays = make_scene(int(case.split(':')[1]))
+    _, arrays = _scene(case)
     gt, preds = tidecv_data(arrays)
 
     def peer():
@@ -181,7 +188,7 @@ def run_tidecv(case: str) -> dict:
 def run_mmdet(case: str) -> dict:
     from tests.helpers.analysis import (mmdet_confusion_inputs,
                                         mmdet_confusion_module)
-    arrays = make_scene(int(case.split(':')[1]))
+    _, arrays = _scene(case)
     module = mmdet_confusion_module()
     dataset, results = mmdet_confusion_inputs(arrays)
     matrix, seconds = harness.timed(module.calculate_confusion_matrix,
@@ -205,6 +212,8 @@ def main() -> None:
                         help='images of the full set (default 5000)')
     parser.add_argument('--tide-images', type=int, default=500,
                         help='images for the tidecv comparison (default 500)')
+    parser.add_argument('--classes', type=int, default=80,
+                        help='classes of the synthetic set (default 80)')
     harness.add_arguments(parser)
     args = parser.parse_args()
     if args.worker:
@@ -215,24 +224,25 @@ def main() -> None:
         sys.stderr.flush()
         os._exit(0)
     lines = []
+    scene = f'{args.images}:{args.classes}'  # the full set, for the cases
     with harness.Session(args) as session:
         full = session.compare(__file__, ['mmext'],
-                               case=f'core:{args.images}')['mmext']
+                               case=f'core:{scene}')['mmext']
         comparisons = (
             ('analysis_full', 'tidecv', 'tidecv.TIDE.evaluate_range+errors',
-             f'core:{args.tide_images}',
+             f'core:{args.tide_images}:{args.classes}',
              dict(images=args.tide_images, full_images=args.images,
                   ours_full_s=round(full.get('seconds', float('nan')), 4),
                   ours_full_cpu_s=round(full.get('cpu_s', float('nan')), 4))),
             ('confusion_matrix', 'mmdet', 'mmdet.calculate_confusion_matrix',
-             f'mmdet_cm:{args.images}', dict(images=args.images)))
+             f'mmdet_cm:{scene}', dict(images=args.images)))
         for bench, name, peer, case, extra in comparisons:
             runs = session.compare(__file__, ['mmext', name], case=case)
             lines.append(session.line(
                 bench, runs['mmext'], runs[name], peer=peer,
                 max_abs_diff=_diff(runs['mmext'], runs[name]), **extra))
         write = session.compare(__file__, ['mmext'],
-                                case=f'write:{args.images}')['mmext']
+                                case=f'write:{scene}')['mmext']
         lines.append(dict(bench='analysis_write', ours_s=round(
             write.get('seconds', float('nan')), 4), ours_cpu_s=round(
                 write.get('cpu_s', float('nan')), 4), peer=None,
