@@ -187,8 +187,18 @@ def run_tool_distributed(module: str, argv: list, log_prefix: str,
     Returns:
         list: Each rank's output (stdout and stderr).
     """
-    return run_distributed(_tool_rank, world_size, module, list(argv),
-                           log_prefix, timeout=timeout, init_group=False)
+    try:
+        return run_distributed(_tool_rank, world_size, module, list(argv),
+                               log_prefix, timeout=timeout, init_group=False)
+    except (RuntimeError, TimeoutError) as err:
+        # the failure is in the ranks' output, not in this process's
+        tails = [str(err)]
+        for rank in range(world_size):
+            log = f'{log_prefix}.rank{rank}.log'
+            if os.path.isfile(log):
+                with open(log) as f:
+                    tails.append(f'--- rank {rank}:\n{f.read()[-3000:]}')
+        raise type(err)('\n'.join(tails)) from err
 
 
 def terminate(procs, grace: float = 5.0) -> None:
