@@ -2,14 +2,14 @@ import glob
 import os.path as osp
 
 import pytest
-from mmengine.config import Config
 from mmengine.hub import get_config
 
+from tests.helpers.config_cache import load_config
 from tests.helpers.paths import DEMO_CONFIG, REPO_ROOT
 
 
 def test_demo_config_inherits_mmdet_voc0712_recipe():
-    cfg = Config.fromfile(DEMO_CONFIG)
+    cfg = load_config(DEMO_CONFIG)
     mmdet_cfg = get_config('mmdet::pascal_voc/faster-rcnn_r50_fpn_1x_voc0712.py')
     # model and recipe come from mmdet's bases
     assert cfg.model.type == mmdet_cfg.model.type == 'FasterRCNN'
@@ -54,7 +54,7 @@ CONFIGS = sorted(
 def test_data_roots_tiny_or_real(path):
     """Configs named *tiny* read only the shipped tiny data; the others
     only the real VOCdevkit, where tools/misc/download_voc.py puts it."""
-    cfg = Config.fromfile(path).to_dict()
+    cfg = load_config(path).to_dict()
     roots = set(_data_roots({k: cfg[k] for k in cfg if 'dataloader' in k}))
     assert roots, path
     prefix = 'data/tiny/VOCdevkit' if 'tiny' in osp.basename(path) \

@@ -9,6 +9,7 @@ from mmengine.config import Config
 
 from mmext.datasets.config_check import check_dataset_config
 from mmext.datasets.voc_check import DataCheckError, check_voc_split
+from tests.helpers.config_cache import load_config
 from tools.misc.check_dataset import format_report, main, run
 
 TINY_CFG = 'configs/faster_rcnn/faster-rcnn_r18-tiny_fpn_tiny-voc0712.py'
@@ -65,7 +66,7 @@ def _mmdet_voc(leaf):
 
 
 def test_tiny_config_counts_match_mmdet():
-    cfg = Config.fromfile(TINY_CFG)
+    cfg = load_config(TINY_CFG)
     reports = check_dataset_config(cfg)
     files = [osp.normpath(p) for p in reports]
     assert files == [
@@ -91,7 +92,7 @@ def test_tiny_config_counts_match_mmdet():
 
 
 def test_bbox_min_size_counts_ignored_boxes():
-    cfg = Config.fromfile(TINY_CFG)
+    cfg = load_config(TINY_CFG)
     voc07 = cfg.train_dataloader.dataset.dataset.datasets[0]
     voc07.filter_cfg = dict(bbox_min_size=32)  # no image filters
     cfg.train_dataloader.dataset.dataset.datasets = [voc07]
@@ -146,7 +147,7 @@ def test_class_subset_skips_other_classes(small_voc):
 
 
 def test_missing_data_root_and_split_file(tmp_path):
-    cfg = Config.fromfile(TINY_CFG)
+    cfg = load_config(TINY_CFG)
     cfg.test_dataloader.dataset.data_root = str(tmp_path / 'nowhere')
     cfg.val_dataloader = cfg.test_dataloader
     with pytest.raises(DataCheckError) as err:

@@ -26,6 +26,7 @@ from mmext.engine import (DurableCheckpointHook, DurableLocalBackend,
                           atomic_write, checkpoint_load_error,
                           find_resumable_checkpoint)
 from mmext.engine.durable_backend import temp_path
+from tests.helpers.config_cache import load_config
 from tests.helpers.distributed import child_env, fork_context
 from tests.helpers.durable_toy import toy_config, toy_runner, train_in_child
 from tests.helpers.paths import REPO_ROOT
@@ -204,7 +205,7 @@ CONFIGS = sorted(
 
 @pytest.mark.parametrize('path', CONFIGS)
 def test_shipped_configs_build_the_durable_hook(path):
-    cfg = Config.fromfile(osp.join(REPO_ROOT, path))
+    cfg = load_config(osp.join(REPO_ROOT, path))
     hook = HOOKS.build(cfg.default_hooks.checkpoint)
     assert type(hook) is DurableCheckpointHook, path
 

@@ -9,6 +9,7 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from mmpretrain.registry import DATASETS, METRICS, MODELS
 
+from tests.helpers.config_cache import load_config
 from tests.helpers.paths import (REPO_ROOT, TINY_MULTILABEL_CONFIG,
                                  VOC_CLASSES)
 from tests.helpers.runs import MULTILABEL_ITERS
@@ -20,7 +21,7 @@ TINY = TINY_MULTILABEL_CONFIG
 
 
 def test_r50_config_structure():
-    cfg = Config.fromfile(R50)
+    cfg = load_config(R50)
     assert cfg.default_scope == 'mmpretrain'
     assert cfg.custom_imports == dict(
         imports=['mmext'], allow_failed_imports=False)
@@ -31,14 +32,14 @@ def test_r50_config_structure():
     assert cfg.model.head.loss.type == 'mmext.MultiLabelAsymmetricLoss'
     assert cfg.val_evaluator.type == 'mmext.MultiLabelMetric'
     assert 'gt_label_difficult' in cfg.test_pipeline[-1].meta_keys
-    rfs = Config.fromfile(R50_RFS)
+    rfs = load_config(R50_RFS)
     assert rfs.train_dataloader.dataset.type == 'mmext.RepeatFactorDataset'
     assert rfs.train_dataloader.dataset.dataset.type == 'VOC'
 
 
 @pytest.mark.parametrize('config', [R50, TINY])
 def test_build_parts_through_mmpretrain_registries(config):
-    cfg = Config.fromfile(config)
+    cfg = load_config(config)
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         metric = METRICS.build(cfg.val_evaluator)
         model_cfg = cfg.model.copy()
@@ -50,7 +51,7 @@ def test_build_parts_through_mmpretrain_registries(config):
 
 
 def test_rfs_wrapper_on_tiny_data():
-    cfg = Config.fromfile(R50_RFS)
+    cfg = load_config(R50_RFS)
     inner = cfg.train_dataloader.dataset.dataset
     assert inner.data_root == 'data/VOCdevkit/VOC2007'  # the real data
     inner.data_root = 'data/tiny/VOCdevkit/VOC2007'

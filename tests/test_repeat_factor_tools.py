@@ -3,6 +3,7 @@ import pytest
 from mmengine.config import Config
 from mmengine.runner import Runner
 
+from tests.helpers.config_cache import load_config
 from tools.analysis import class_balance
 
 TINY = 'configs/class_balanced/faster-rcnn_r18-tiny_fpn_tiny-voc0712_rfs.py'
@@ -21,16 +22,16 @@ def test_tool_prints_table_and_saves_png(tmp_path, capsys):
 
 
 def test_tool_previews_unwrapped_config(tmp_path):
-    cfg = Config.fromfile(DEMO)
+    cfg = load_config(DEMO)
     wrapper = class_balance.build_balanced_dataset(
         cfg, oversample_thr=0.5, rounding='ceil')
     assert wrapper.rounding == 'ceil' and len(wrapper) > 240
     with pytest.raises(ValueError, match='no RepeatFactorDataset'):
-        class_balance.build_balanced_dataset(Config.fromfile(DEMO))
+        class_balance.build_balanced_dataset(load_config(DEMO))
 
 
 def test_voc0712_config_wraps_mmdet_recipe():
-    cfg = Config.fromfile(VOC0712)
+    cfg = load_config(VOC0712)
     loader = cfg.train_dataloader
     assert loader.sampler.type == 'mmext.RepeatFactorSampler'
     assert loader.batch_sampler.type == 'AspectRatioBatchSampler'
