@@ -103,6 +103,64 @@ def test_box_iou_shapes_defaults_and_dtypes():
     assert xywh.dtype == np.float64 and xywh.tolist() == [[1, 2, 3, 6]]
 
 
+def degenerate_boxes(extra):
+    """Boxes of zero width, zero height, a point, sub-pixel boxes (unions
+    under 1) and a plain one; with the +1 pixel convention a zero width is
+    ``x2 = x1 - 1``. Quarter-pixel coordinates: float32 is exact."""
+    z = -extra
+    return np.array([[2, 2, 2 + z, 6], [2, 2, 6, 2 + z], [3, 3, 3 + z, 3 + z],
+                     [0, 0, 0.5, 0.5], [0.25, 0, 0.75, 0.5], [0, 0, 4, 4],
+                     [2, 2, 2 + z, 6]])
+
+
+@pytest.mark.parametrize('legacy', [False, True])
+def test_iou_of_degenerate_and_tiny_boxes_is_mmdets(legacy):
+    """Zero-area pairs get IoU 0 quietly, as mmdet's ``bbox_overlaps``
+    (which clamps the union to 1e-6; all unions here are 0 or >= 1/16),
+    and unions below 1 are divided like any other."""
+    import warnings
+
+    from mmdet.evaluation.functional import bbox_overlaps
+
+    from mmext.evaluation.functional.iou import box_iou
+    b = degenerate_boxes(1.0 if legacy else 0.0)
+    ref = bbox_overlaps(b, b, use_legacy_coordinate=legacy)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')  # no 0 / 0 warning either
+        got = box_iou(b, b, legacy_coords=legacy)
+    np.testing.assert_allclose(got, ref, rtol=1e-6, atol=0)
+    assert (got[:3, :3] == 0).all() and got[3, 3] == 1.0
+    # by hand without legacy pixels: 0.25 x 0.5 overlap, union 0.375
+    if not legacy:
+        assert got[3, 4] == 0.125 / 0.375
+
+
+def test_paired_box_iou_at_defaults_to_exact_coordinates():
+    from mmext.evaluation.functional.iou import paired_box_iou_at
+    a = np.array([[0., 0, 10, 10], [0, 0, 5, 10]])
+    # areas 100 and 50 overlapping 50: 0.5 (with +1 pixel: 66 / 121)
+    assert paired_box_iou_at(a, np.array([0]), a,
+                             np.array([1])).tolist() == [0.5]
+
+
+def test_crowd_iou_of_zero_width_boxes_is_pycocotools():
+    """``maskUtils.iou`` skips a pair whose overlap has no width or no
+    height (IoU 0), also when both boxes have zero area (no 0 / 0)."""
+    from pycocotools import mask as mask_utils
+
+    from mmext.evaluation.functional.iou import paired_crowd_iou_xywh
+    dets = np.array([[5., 0, 0, 4], [0, 5, 4, 0], [5, 5, 0, 0],
+                     [5, 0, 0, 4], [0, 0, 4, 4], [4, 0, 2, 4]])
+    gts = np.array([[5., 1, 0, 4], [1, 5, 4, 0], [5, 5, 0, 0],
+                    [5, 0, 0, 4], [4, 0, 2, 4], [0, 0, 4, 4]])
+    for crowd in (np.zeros(6, bool), np.ones(6, bool)):
+        ref = np.diag(mask_utils.iou(dets.tolist(), gts.tolist(),
+                                     crowd.astype(np.uint8).tolist()))
+        got = paired_crowd_iou_xywh(dets, gts, crowd)
+        assert ref.tolist() == [0.0] * 6  # touching or empty: no overlap
+        np.testing.assert_array_equal(got, ref)
+
+
 # COCO max_dets
 
 

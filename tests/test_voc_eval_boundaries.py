@@ -75,6 +75,34 @@ def test_scale_range_errors_word_for_word(bad, msg):
     assert str(err.value) == msg
 
 
+NEGATIVE = ('box [5.0, 0.0, 1.0, 4.0] (xyxy) has x2 < x1 or y2 < y1 '
+            '(negative width or height)')
+
+
+@pytest.mark.parametrize('bad, msg', [
+    (dict(det_boxes=[[0, 0, 4, 4], [5, 0, 1, 4]]),
+     f"detection #1 (image 'b.jpg'): {NEGATIVE}"),
+    (dict(gt_boxes=[[0, 0, 4, 4], [5, 0, 1, 4]]),
+     f"ground truth #1 (image 'b.jpg'): {NEGATIVE}"),
+    (dict(gt_imgs=[0, 2]),
+     'ground truth #1: image index 2 out of range [0, 2)'),
+    (dict(gt_ignore=[True]),
+     'ground truth ignore flags has 1 entries but there are 2 boxes'),
+])
+def test_voc_eval_input_errors_word_for_word(bad, msg):
+    """Which side (detection / ground truth), which entry, the image's
+    name and the range of image indices, for each input."""
+    kwargs = dict(det_boxes=[[0, 0, 4, 4], [1, 0, 5, 4]],
+                  det_scores=[0.5, 0.4], det_labels=[0, 0], det_imgs=[0, 1],
+                  gt_boxes=[[0, 0, 4, 4], [1, 0, 5, 4]], gt_labels=[0, 0],
+                  gt_imgs=[0, 1], num_classes=1, num_images=2,
+                  img_names=['a.jpg', 'b.jpg'])
+    kwargs.update(bad)
+    with pytest.raises(ValueError) as err:
+        voc_eval(**kwargs)
+    assert str(err.value) == msg
+
+
 def test_voc_match_defaults_to_legacy_pixels_and_marks_no_gt():
     """det 0 on a GT half its height: with the devkit's +1 pixel the
     boxes are 10x10 and 10x5, IoU 50 / 100 = 0.5 (a hit at 0.5); without,
