@@ -4,7 +4,7 @@ The ids are those mmengine's ``ClassBalancedDataset`` would see: a data set
 whose ``get_cat_ids`` is anything but a known upstream function (defined on
 its class, set on the instance, or patched onto a base class) is called
 index by index. Known upstream functions are recognised by identity with
-the functions captured when this module is imported:
+the functions of the upstream packages imported at the time:
 
 * mmdet's ``BaseDetDataset`` and mmpretrain's ``BaseDataset`` /
   ``MultiLabelDataset`` ``get_cat_ids``, on a data set whose
@@ -58,25 +58,25 @@ def upstream_function(cls: type, name: str) -> Optional[Callable]:
 
 
 def _stock_fields() -> Dict[Callable, str]:
-    """The stock ``get_cat_ids`` functions and the field each reads."""
+    """The stock ``get_cat_ids`` functions and the field each reads, of
+    the upstream packages imported so far: a data set of mmdet or
+    mmpretrain has imported its package, and this module does not import
+    them itself (some seconds each, and a classification user need not
+    have mmdet)."""
     fields = {}
-    try:
-        from mmdet.datasets import BaseDetDataset
-        fields[upstream_function(BaseDetDataset, 'get_cat_ids')] = _DET_FIELD
-    except ImportError:  # mmdet is optional for classification users
-        pass
-    try:
-        from mmpretrain.datasets import BaseDataset as ClsBaseDataset
-        from mmpretrain.datasets import MultiLabelDataset
-        for cls in (ClsBaseDataset, MultiLabelDataset):
+    det = sys.modules.get('mmdet.datasets')
+    if det is not None and hasattr(det, 'BaseDetDataset'):
+        fields[upstream_function(det.BaseDetDataset,
+                                 'get_cat_ids')] = _DET_FIELD
+    cls_module = sys.modules.get('mmpretrain.datasets')
+    for name in ('BaseDataset', 'MultiLabelDataset'):
+        cls = getattr(cls_module, name, None)
+        if cls is not None:
             fields[upstream_function(cls, 'get_cat_ids')] = _CLS_FIELD
-    except ImportError:
-        pass
     fields.pop(None, None)
     return fields
 
 
-_STOCK_FIELDS = _stock_fields()
 _NOT_IMPLEMENTED = upstream_function(BaseDataset, 'get_cat_ids')
 _RAW_INFO_METHODS = (upstream_function(BaseDataset, 'get_data_info'),
                      upstream_function(BaseDataset, '__len__'))
@@ -272,9 +272,10 @@ def collect_image_categories(dataset) -> ImageCategories:
             return _from_infos(_infos_via_get_data_info(dataset), None, name)
         raise ValueError(f'{name} has no category information: it has '
                          'neither get_cat_ids nor get_data_info')
-    if func is not None and (func in _STOCK_FIELDS
+    stock_fields = _stock_fields()
+    if func is not None and (func in stock_fields
                              or func is _NOT_IMPLEMENTED):
         infos = (stored_data_infos(dataset) if _reads_raw_infos(dataset) else
                  _infos_via_get_data_info(dataset))
-        return _from_infos(infos, _STOCK_FIELDS.get(func), name)
+        return _from_infos(infos, stock_fields.get(func), name)
     return _from_get_cat_ids(dataset, name)
