@@ -218,11 +218,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.worker:
         harness.serve(WORKERS, args)
-        # the parent reads only --out: end without the interpreter's
-        # teardown of torch/mmdet (over a CPU second per worker process)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(0)
+        harness.end_worker()
     lines = []
     scene = f'{args.images}:{args.classes}'  # the full set, for the cases
     with harness.Session(args) as session:

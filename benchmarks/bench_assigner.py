@@ -28,8 +28,6 @@ Usage: python benchmarks/bench_assigner.py [--gts 10 100 500] [--repeats N]
 """
 import argparse
 import json
-import os
-import sys
 
 import harness
 import torch
@@ -175,11 +173,7 @@ def main() -> None:
     if args.worker:
         harness.serve({name: lambda case, name=name: worker(name, case)
                        for name in WORKERS}, args)
-        # the parent reads only --out: end without the interpreter's
-        # teardown of torch/mmdet (over a CPU second per worker process)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(0)
+        harness.end_worker()
     lines = []
     with harness.Session(args) as session:
         for m in args.gts:

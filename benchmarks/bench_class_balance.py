@@ -23,7 +23,6 @@ import logging
 import os
 import os.path as osp
 import pickle
-import sys
 import tempfile
 
 import numpy as np
@@ -125,11 +124,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.worker:
         harness.serve(WORKERS, args)
-        # the parent reads only --out: end without the interpreter's
-        # teardown of torch/mmdet (over a CPU second per worker process)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(0)
+        harness.end_worker()
     infos, gen_s = harness.timed(synthetic_coco, args.images)
     print(f'generated {len(infos)} images, '
           f'{sum(len(i["instances"]) for i in infos)} boxes in {gen_s:.1f} s',

@@ -489,7 +489,7 @@ def main():
     args = parser.parse_args()
     if args.worker:
         harness.serve(WORKERS, args)
-        return
+        harness.end_worker()
     if args.quick:
         args.scale, args.scaling_dets = 0.02, (5_000, 50_000)
     rng = np.random.default_rng(0)

@@ -31,8 +31,6 @@ Usage::
 The last lines are one JSON object per comparison.
 """
 import argparse
-import os
-import sys
 
 import numpy as np
 
@@ -142,11 +140,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.worker:
         harness.serve(WORKERS, args)
-        # the parent reads only --out: end without the interpreter's
-        # teardown of torch/mmdet (over a CPU second per worker process)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(0)
+        harness.end_worker()
     lines = []
     with harness.Session(args) as session:
         for size in args.sizes:

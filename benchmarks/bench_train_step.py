@@ -36,7 +36,6 @@ import itertools
 import json
 import os
 import os.path as osp
-import sys
 import time
 
 import harness
@@ -180,11 +179,7 @@ def main() -> None:
     if args.worker:
         harness.serve({h: lambda case, h=h: worker(h, case)
                        for h in ('mmext', 'mmdet')}, args)
-        # the parent reads only --out: end without the interpreter's
-        # teardown of torch/mmdet (over a CPU second per worker process)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(0)
+        harness.end_worker()
     lines = []
     with harness.Session(args) as session:
         for name, num_gts in itertools.product(args.configs, args.gts):

@@ -110,6 +110,16 @@ def serve(workers: Dict[str, Callable[[str], dict]],
         pickle.dump(records if cases else records[0], f)
 
 
+def end_worker() -> None:
+    """End a worker process once :func:`serve` has written ``--out``: the
+    parent reads only that file, so the interpreter's teardown (module and
+    GC finalisation, over a CPU second after torch / mmdet imports) is
+    skipped. Outside the clock either way; it only shortens the runs."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
 def _serve_case(workers: Dict[str, Callable[[str], dict]], name: str,
                 case: str) -> dict:
     record = workers[name](case)
