@@ -104,35 +104,36 @@ def test_box_iou_shapes_defaults_and_dtypes():
 
 
 def degenerate_boxes(extra):
-    """Boxes of zero width, zero height, a point, sub-pixel boxes (unions
-    under 1) and a plain one; with the +1 pixel convention a zero width is
-    ``x2 = x1 - 1``. Quarter-pixel coordinates: float32 is exact."""
+    """Boxes of zero width, zero height, a point (zero area), two
+    sub-pixel boxes, a plain one and the zero-width one again; with the +1
+    pixel convention a zero width is ``x2 = x1 - 1``."""
     z = -extra
     return np.array([[2, 2, 2 + z, 6], [2, 2, 6, 2 + z], [3, 3, 3 + z, 3 + z],
                      [0, 0, 0.5, 0.5], [0.25, 0, 0.75, 0.5], [0, 0, 4, 4],
                      [2, 2, 2 + z, 6]])
 
 
-@pytest.mark.parametrize('legacy', [False, True])
-def test_iou_of_degenerate_and_tiny_boxes_is_mmdets(legacy):
-    """Zero-area pairs get IoU 0 quietly, as mmdet's ``bbox_overlaps``
-    (which clamps the union to 1e-6; all unions here are 0 or >= 1/16),
-    and unions below 1 are divided like any other."""
+@pytest.mark.parametrize('legacy, overlaps', [
+    # areas 0.25, 0.25, 16; overlaps 0.25 x 0.5 (union 0.375), 0.25, 0.25
+    (False, [[1, 1 / 3, 1 / 64], [1 / 3, 1, 1 / 64], [1 / 64, 1 / 64, 1]]),
+    # +1 pixel: areas 2.25, 2.25, 25; overlaps 1.25 x 1.5 (union 2.625),
+    # 2.25, 2.25
+    (True, [[1, 5 / 7, 0.09], [5 / 7, 1, 0.09], [0.09, 0.09, 1]]),
+])
+def test_iou_of_degenerate_and_tiny_boxes(legacy, overlaps):
+    """Worked by hand: every pair with a zero-area box has IoU 0, quietly
+    (no 0 / 0 warning; mmdet's ``bbox_overlaps`` also gives 0, by clamping
+    the union to 1e-6), and unions below 1 are divided like any other."""
     import warnings
-
-    from mmdet.evaluation.functional import bbox_overlaps
 
     from mmext.evaluation.functional.iou import box_iou
     b = degenerate_boxes(1.0 if legacy else 0.0)
-    ref = bbox_overlaps(b, b, use_legacy_coordinate=legacy)
     with warnings.catch_warnings():
-        warnings.simplefilter('error')  # no 0 / 0 warning either
+        warnings.simplefilter('error')
         got = box_iou(b, b, legacy_coords=legacy)
-    np.testing.assert_allclose(got, ref, rtol=1e-6, atol=0)
-    assert (got[:3, :3] == 0).all() and got[3, 3] == 1.0
-    # by hand without legacy pixels: 0.25 x 0.5 overlap, union 0.375
-    if not legacy:
-        assert got[3, 4] == 0.125 / 0.375
+    want = np.zeros((7, 7))
+    want[3:6, 3:6] = overlaps
+    np.testing.assert_array_equal(got, want)
 
 
 def test_paired_box_iou_at_defaults_to_exact_coordinates():
