@@ -147,6 +147,10 @@ def test_rank_in_image_orders_by_image_score_input():
         g, r = rank_in_image(scores, np.zeros(3, np.int64))
         np.testing.assert_array_equal(g, [2, 0, 1])
         np.testing.assert_array_equal(r, [2, 0, 1])
+    # image indices as a plain list, as the scores may be
+    g, r = rank_in_image([1., 3., 2.], [1, 0, 1])
+    np.testing.assert_array_equal(g, [2, 0, 1])
+    np.testing.assert_array_equal(r, [1, 0, 0])
 
 
 def test_box_formats():

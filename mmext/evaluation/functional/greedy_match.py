@@ -26,8 +26,9 @@ def rank_in_image(scores: np.ndarray, imgs: np.ndarray) -> Tuple[
         tuple: ``global_rank`` (``(N,)`` int64, unique: the position in that
         order) and ``rank`` (``(N,)`` int64, position within its image).
     """
+    imgs = np.asarray(imgs, np.int64)  # a list too
     order = stable_argsort(-np.asarray(scores, np.float64))
-    order = order[stable_argsort_int(np.asarray(imgs, np.int64)[order])]
+    order = order[stable_argsort_int(imgs[order])]
     global_rank = np.empty(len(scores), dtype=np.int64)
     global_rank[order] = np.arange(len(scores))
     return global_rank, group_rank(imgs, order)
