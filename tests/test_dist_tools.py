@@ -18,8 +18,8 @@ from tests.helpers.runs import DETECTOR_ITERS, detector_test_config
 
 pytestmark = pytest.mark.slow
 
-# no PR curve images: nothing here reads them, and drawing them is most of
-# an evaluation's time
+# no PR curve images: nothing here reads them (the session's runs and the
+# metric's tests do)
 NO_CURVES = """
 val_evaluator = dict(curve_dir=None)
 test_evaluator = val_evaluator
