@@ -21,7 +21,10 @@ def child_pid_and_arrays():
                 flags=np.array([[True, False]]))
 
 
-def test_arrays_come_back_from_another_process():
+@pytest.mark.parametrize('memfd', [True, False])
+def test_arrays_come_back_from_another_process(monkeypatch, memfd):
+    if not memfd:  # not Linux: an unlinked temporary file
+        monkeypatch.delattr(os, 'memfd_create', raising=False)
     with ForkedArrays(child_pid_and_arrays) as child:
         got = child.result()
     assert int(got.pop('pid')[0]) != os.getpid()
@@ -31,6 +34,37 @@ def test_arrays_come_back_from_another_process():
     for name, value in expected.items():
         assert got[name].dtype == value.dtype
         np.testing.assert_array_equal(got[name], value)
+
+
+def test_arrays_are_aligned_writable_and_this_process_own():
+    def odd_sizes():  # 3-byte and 0-d arrays between aligned ones
+        return dict(a=np.arange(3, dtype=np.uint8), b=np.float32(2.5),
+                    c=np.arange(12.0).reshape(3, 4), d=np.zeros((0, 4)))
+
+    with ForkedArrays(odd_sizes) as child:
+        first = child.result()
+    with ForkedArrays(odd_sizes) as child:
+        second = child.result()
+    for name, value in odd_sizes().items():
+        got = first[name]
+        assert got.shape == np.shape(value) and got.dtype == np.asarray(
+            value).dtype
+        np.testing.assert_array_equal(got, value)
+        assert got.flags.writeable and got.flags.aligned
+    first['c'][0, 0] = -1.0  # private copies: the other result unchanged
+    assert second['c'][0, 0] == 0.0
+
+
+def test_a_child_writing_less_than_its_header_gives_none(monkeypatch):
+    real_write = forked_arrays._write
+
+    def short_write(file, arrays):  # patched before the fork: the child's
+        real_write(file, arrays)
+        file.truncate(file.tell() - 8)  # the last array's tail lost
+
+    monkeypatch.setattr(forked_arrays, '_write', short_write)
+    with ForkedArrays(lambda: dict(x=np.arange(100.0))) as child:
+        assert child.result() is None
 
 
 def fail():

@@ -191,12 +191,13 @@ def _split_point(gt_file: str, res_file: str) -> Optional[Tuple[int, int]]:
         return None
     if res_size < _FORK_MIN_BYTES or not spare_cpu():
         return None
-    # as measured at 500k results (msgspec records for both files): a GT
-    # byte costs the parent about 1.1 tail bytes of the child, and a head
-    # byte 1.12 (the parent maps ids and checks; the child's ids are mapped
+    # as measured at 500k results (msgspec records for both files, the
+    # child's columns mapped from shared memory): a GT byte costs the
+    # parent about 1.32 tail bytes of the child, and a head byte about one
+    # (the parent maps ids and checks; the child's ids are mapped
     # afterwards, in the parent): both finish about together
     return entry_bounds_after(
-        res_file, max(100 * res_size - 110 * gt_size, 0) // 212)
+        res_file, max(100 * res_size - 132 * gt_size, 0) // 200)
 
 
 def read_json(path: str):
