@@ -21,13 +21,12 @@ demo: setup
 	VENV=$(VENV) bash tools/misc/run_demo.sh
 test: setup-tests
 	$(PY) -m pytest -q -p no:randomly -n $(TEST_WORKERS) tests $(PYTEST_ARGS)
-# test-fast: one process (~45 s on 2 idle cores), the imported heap frozen for
-# the cyclic GC (mmengine collects on every data-set build;
-# tests/helpers/gc_freeze.py). PYTEST_ARGS=-n2 gained ~7 s idle for +50% CPU
-# (both workers collect and import the stack): slower on a busy machine.
+# test-fast: one process (~45 s on 2 idle cores; every run freezes the imported
+# heap for the cyclic GC, tests/helpers/gc_freeze.py via tests/conftest.py).
+# PYTEST_ARGS=-n2 gained ~7 s idle for +50% CPU (both workers collect and
+# import the stack): slower on a busy machine.
 test-fast: setup-tests
-	$(PY) -m pytest -q -p no:randomly -p tests.helpers.gc_freeze \
-	  -m "not slow" tests $(PYTEST_ARGS)
+	$(PY) -m pytest -q -p no:randomly -m "not slow" tests $(PYTEST_ARGS)
 RANDOM_SEEDS ?= 1 2 3
 test-random: setup-tests
 	for seed in $(RANDOM_SEEDS); do \

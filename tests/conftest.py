@@ -11,6 +11,11 @@ from tests.helpers.paths import REPO_ROOT, TINY_VOC_ROOT
 
 sys.path.insert(0, REPO_ROOT)  # tests import tools.* and tests.helpers.*
 
+# every run (make test, test-fast, random orders, xdist workers): the
+# imported heap is frozen for the cyclic GC, which mmengine runs on every
+# data-set build (see the plugin's docstring)
+pytest_plugins = ('tests.helpers.gc_freeze', )
+
 
 def pytest_configure(config):
     # the top level of the repo is fixed (no pytest.ini): markers live here

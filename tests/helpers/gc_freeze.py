@@ -1,4 +1,4 @@
-"""pytest plugin (``-p tests.helpers.gc_freeze``): cheap full collections.
+"""pytest plugin (loaded by ``tests/conftest.py``): cheap full collections.
 
 mmengine's ``BaseDataset`` calls ``gc.collect()`` on every build with
 ``serialize_data=True`` (the default), and Python starts full collections
