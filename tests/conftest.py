@@ -10,6 +10,10 @@ from tests.helpers import runs
 from tests.helpers.paths import REPO_ROOT, TINY_VOC_ROOT
 
 sys.path.insert(0, REPO_ROOT)  # tests import tools.* and tests.helpers.*
+# ultralytics (an oracle) pip-installs what it misses on import or on an
+# unknown image format unless told not to: never from a test
+os.environ['YOLO_AUTOINSTALL'] = 'false'
+os.environ['YOLO_OFFLINE'] = '1'
 
 # every run (make test, test-fast, random orders, xdist workers): the
 # imported heap is frozen for the cyclic GC, which mmengine runs on every

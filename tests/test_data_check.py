@@ -317,8 +317,17 @@ def test_data_root_override_that_changes_nothing_is_an_error():
         'instead')
 
 
-def test_undecodable_images_named_by_full_check(small_voc):
+@pytest.mark.parametrize('ultralytics_patch', [False, True])
+def test_undecodable_images_named_by_full_check(small_voc, monkeypatch,
+                                                 ultralytics_patch):
     from mmcv.transforms import LoadImageFromFile
+    from PIL import Image
+    if ultralytics_patch:
+        # importing ultralytics replaces Image.open by one that imports a
+        # HEIF plugin (absent here) when PIL cannot identify a file
+        monkeypatch.setattr(Image, 'open', Image.open)  # restored after
+        from ultralytics.utils import patches
+        monkeypatch.setattr(Image, 'open', patches.image_open)
     root, ids = small_voc
     truncated = root / 'JPEGImages' / f'{ids[1]}.jpg'
     truncated.write_bytes(truncated.read_bytes()[:600])

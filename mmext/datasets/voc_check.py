@@ -227,6 +227,11 @@ def _check_image(path: str) -> Optional[str]:
             img.load()
     except (OSError, SyntaxError, ValueError) as err:
         return f'{path} cannot be decoded as an image ({err}): {FIX_FILE}'
+    except ImportError as err:
+        # Image.open patched by another package (ultralytics imports a
+        # HEIF plugin when PIL cannot identify a file): still this file
+        return (f'{path} cannot be decoded as an image (PIL does not know '
+                f'the format; {type(err).__name__}: {err}): {FIX_FILE}')
     return None
 
 
