@@ -227,6 +227,19 @@ def test_topk_counts():
     np.testing.assert_array_equal(fn, [0, 0, 1])
 
 
+def test_topk_ties_go_to_the_lower_class_index():
+    # 10 classes tie at the top: the 3 predicted are the first 3 of them,
+    # whatever the row length (an unstable sort picks others from ~17 up)
+    scores = np.full((1, 20), 0.5)
+    scores[0, ::2] = 0.7
+    targets = np.zeros((1, 20), dtype=int)
+    targets[0, [4, 6]] = 1
+    tp, fp, fn = multilabel_confusion(scores, targets, thr=None, topk=3)
+    predicted = np.flatnonzero(tp + fp)
+    np.testing.assert_array_equal(predicted, [0, 2, 4])
+    assert tp[4] == 1 and fn[6] == 1 and tp.sum() == 1
+
+
 def test_best_f1_thresholds_brute_force():
     rng = np.random.default_rng(0)
     scores = np.round(rng.random((120, 5)), 1)  # many ties
