@@ -106,5 +106,5 @@ if __name__ == '__main__':
     main()
     # the process ends next: the interpreter's last collection then skips
     # the frozen objects, everything torch, mmdet and the run made (about
-    # 1.6 CPU-s of the exit; the objects die with the process anyway)
+    # 1.2 CPU-s of the exit, measured; the objects die with the process)
     gc.freeze()
